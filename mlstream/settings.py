@@ -1,0 +1,101 @@
+"""One place for every setting, read from ``MLSTREAM_*`` environment variables.
+
+The local scripts, docker-compose.yml and the apps all use these names, so a
+value set once (in the shell, in compose, in CI) reaches every part.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Environment variable -> default. docker-compose.yml is checked against this table.
+DEFAULTS: dict[str, str] = {
+    "MLSTREAM_BOOTSTRAP_SERVERS": "localhost:9092",
+    "MLSTREAM_SCHEMA_REGISTRY_URL": "http://localhost:8081/apis/ccompat/v7",
+    "MLSTREAM_KAFKA_PORT": "9092",
+    "MLSTREAM_KAFKA_CONTROLLER_PORT": "9093",
+    "MLSTREAM_REGISTRY_PORT": "8081",
+    "MLSTREAM_WEB_PORT": "6066",
+    "MLSTREAM_STATE_DIR": str(REPO_ROOT / ".mlstream"),
+    "MLSTREAM_TOPIC_PREFIX": "mlstream.",
+    "MLSTREAM_ATLAS_HOOK_TOPIC": "ATLAS_HOOK",
+    "MLSTREAM_ATLAS_NAMESPACE": "primary",
+    "MLSTREAM_PARTITIONS": "3",
+    "MLSTREAM_MODEL": "logistic_regression",
+    "MLSTREAM_MODEL_VERSION": "1",
+    "MLSTREAM_APP_ID": "mlstream-scorer",
+}
+
+
+def env(name: str) -> str:
+    return os.environ.get(name, DEFAULTS[name])
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Names of the project's topics; a prefix keeps test runs apart."""
+
+    prefix: str = DEFAULTS["MLSTREAM_TOPIC_PREFIX"]
+    atlas_hook: str = DEFAULTS["MLSTREAM_ATLAS_HOOK_TOPIC"]
+
+    @property
+    def records(self) -> str:
+        return f"{self.prefix}records"
+
+    @property
+    def labels(self) -> str:
+        return f"{self.prefix}labels"
+
+    @property
+    def predictions(self) -> str:
+        return f"{self.prefix}predictions"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.prefix}metrics"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}deadletters"
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str
+    schema_registry_url: str
+    kafka_port: int
+    kafka_controller_port: int
+    registry_port: int
+    web_port: int
+    state_dir: Path
+    topics: Topics = field(default_factory=Topics)
+    atlas_namespace: str = "primary"
+    partitions: int = 3
+    model: str = "logistic_regression"
+    model_version: str = "1"
+    app_id: str = "mlstream-scorer"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            bootstrap_servers=env("MLSTREAM_BOOTSTRAP_SERVERS"),
+            schema_registry_url=env("MLSTREAM_SCHEMA_REGISTRY_URL"),
+            kafka_port=int(env("MLSTREAM_KAFKA_PORT")),
+            kafka_controller_port=int(env("MLSTREAM_KAFKA_CONTROLLER_PORT")),
+            registry_port=int(env("MLSTREAM_REGISTRY_PORT")),
+            web_port=int(env("MLSTREAM_WEB_PORT")),
+            state_dir=Path(env("MLSTREAM_STATE_DIR")),
+            topics=Topics(
+                prefix=env("MLSTREAM_TOPIC_PREFIX"),
+                atlas_hook=env("MLSTREAM_ATLAS_HOOK_TOPIC"),
+            ),
+            atlas_namespace=env("MLSTREAM_ATLAS_NAMESPACE"),
+            partitions=int(env("MLSTREAM_PARTITIONS")),
+            model=env("MLSTREAM_MODEL"),
+            model_version=env("MLSTREAM_MODEL_VERSION"),
+            app_id=env("MLSTREAM_APP_ID"),
+        )

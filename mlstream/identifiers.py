@@ -1,0 +1,28 @@
+"""Identifiers for models, builds and deployments, in the shape of CML's CRNs.
+
+Cloudera Machine Learning names things ``crn:cdp:ml:<region>:<account>:workspace:<id>/<uuid>``;
+users read those in ``read_metrics`` output. We keep the ``crn:`` form with our
+own partition so the same fields carry readable, stable names:
+
+    >>> model_crn("phishing")
+    'crn:mlstream:ml:local:model/phishing'
+    >>> build_crn("phishing", "3")
+    'crn:mlstream:ml:local:model/phishing/build/3'
+    >>> deployment_crn("phishing", "mlstream-scorer")
+    'crn:mlstream:ml:local:model/phishing/deployment/mlstream-scorer'
+"""
+
+PREFIX = "crn:mlstream:ml:local"
+
+
+def model_crn(model_name: str) -> str:
+    return f"{PREFIX}:model/{model_name}"
+
+
+def build_crn(model_name: str, build_version: str) -> str:
+    return f"{model_crn(model_name)}/build/{build_version}"
+
+
+def deployment_crn(model_name: str, deployment: str) -> str:
+    """A deployment is a model serving one stream app (its application id)."""
+    return f"{model_crn(model_name)}/deployment/{deployment}"

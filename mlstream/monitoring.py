@@ -45,7 +45,7 @@ class ModelMonitor:
             self.classification = not isinstance(actual, float)
             metric = metrics.Accuracy if self.classification else metrics.MAE
             self.cumulative = metric()
-            self.rolling = utils.Rolling(metric(), window_size=self.rolling_window)
+            self.rolling = utils.Rolling(metric, window_size=self.rolling_window)
         self.records_learned += 1
         self.label_delay_ms.append(label_delay_ms)
         if predicted is None:

@@ -10,6 +10,7 @@ and a serializer that finds no registered schema fails loudly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
@@ -74,37 +75,51 @@ class UndecodableValue(Exception):
 class TopicCodec:
     """Encodes and decodes the values of one topic with that topic's schema."""
 
+    client: SchemaRegistryClient
     topic: str
     serializer: AvroSerializer
     deserializer: AvroDeserializer
 
     @classmethod
     def for_topic(cls, client: SchemaRegistryClient, topic: str, schema_name: str) -> "TopicCodec":
-        return cls(topic, avro_serializer(client, schema_name), avro_deserializer(client, schema_name))
+        return cls(client, topic, avro_serializer(client, schema_name), avro_deserializer(client, schema_name))
 
     def encode(self, value: dict) -> bytes:
         return self.serializer(value, SerializationContext(self.topic, MessageField.VALUE))
 
     def decode(self, data: bytes | None) -> dict:
-        """Decode one value or raise :class:`UndecodableValue` saying why."""
+        """Decode one value or raise :class:`UndecodableValue` saying why.
+
+        Any other exception (the registry cannot be reached) means the message may
+        be fine: the caller retries instead of dead-lettering it.
+        """
         if data is None or len(data) < CONFLUENT_HEADER_SIZE or data[0] != CONFLUENT_MAGIC_BYTE:
             shown = "null" if data is None else f"{len(data)} bytes starting {data[:8]!r}"
             raise UndecodableValue(
                 UndecodableValue.NOT_CONFLUENT_FRAMED,
                 f"value is not Confluent-framed Avro (magic byte 0 + 4-byte schema id): {shown}",
             )
+        schema_id = int.from_bytes(data[1:5], "big")
         try:
-            value = self.deserializer(data, SerializationContext(self.topic, MessageField.VALUE))
+            self.client.get_schema(schema_id)  # cached after the first call
         except SchemaRegistryError as err:
-            schema_id = int.from_bytes(data[1:5], "big")
             if err.http_status_code == 404:
                 raise UndecodableValue(
                     UndecodableValue.UNKNOWN_SCHEMA_ID,
                     f"schema id {schema_id} is not in the registry: {err.error_message}",
                 ) from err
             raise
+        try:
+            value = self.deserializer(data, SerializationContext(self.topic, MessageField.VALUE))
         except Exception as err:  # fastavro raises many types for bad bodies; all mean the same here
             raise UndecodableValue(UndecodableValue.DECODE_FAILED, f"{type(err).__name__}: {err}") from err
         if not isinstance(value, dict):
             raise UndecodableValue(UndecodableValue.DECODE_FAILED, f"decoded to {type(value).__name__}, not a record")
         return value
+
+
+def epoch_ms(value) -> int:
+    """timestamp-millis fields decode to datetimes; the app keeps epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)

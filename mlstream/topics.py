@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from mlstream.errors import UserError
 from mlstream.serde import registry_client, schema_text, value_subject
 from mlstream.settings import Settings
 
@@ -46,7 +47,7 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-class InitError(RuntimeError):
+class InitError(UserError):
     pass
 
 

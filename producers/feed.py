@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Protocol
 
 from confluent_kafka import Producer
 
+from mlstream.errors import UserError
 from mlstream.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 
@@ -126,7 +127,7 @@ def play(
     return stats
 
 
-class DeliveryFailed(RuntimeError):
+class DeliveryFailed(UserError):
     pass
 
 

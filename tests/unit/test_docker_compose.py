@@ -1,0 +1,70 @@
+"""docker-compose.yml must agree with the local scripts: same ports, topics and variable names."""
+
+from pathlib import Path
+
+import yaml
+
+from mlstream.settings import DEFAULTS, REPO_ROOT, Settings, Topics
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ("init", "stream-app", "producer")
+
+
+def host_ports(service: str) -> set[str]:
+    return {mapping.split(":")[0] for mapping in SERVICES[service].get("ports", [])}
+
+
+def test_it_has_kafka_a_confluent_registry_the_app_and_a_producer():
+    assert {"kafka", "schema-registry", "init", "stream-app", "producer"} <= set(SERVICES)
+    assert SERVICES["schema-registry"]["image"].startswith("confluentinc/cp-schema-registry:")
+    assert "broker,controller" in SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
+
+
+def test_images_are_pinned():
+    for name, service in SERVICES.items():
+        if "image" in service:
+            assert ":" in service["image"] and not service["image"].endswith(":latest"), name
+
+
+def test_ports_match_the_local_services():
+    assert DEFAULTS["MLSTREAM_KAFKA_PORT"] in host_ports("kafka")
+    assert DEFAULTS["MLSTREAM_REGISTRY_PORT"] in host_ports("schema-registry")
+    assert DEFAULTS["MLSTREAM_WEB_PORT"] in host_ports("stream-app")
+    kafka_env = SERVICES["kafka"]["environment"]
+    assert f"PLAINTEXT://localhost:{DEFAULTS['MLSTREAM_KAFKA_PORT']}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
+    assert f":{DEFAULTS['MLSTREAM_KAFKA_CONTROLLER_PORT']}" in kafka_env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+
+
+def test_app_services_use_only_known_variables_with_the_same_topic_names():
+    for name in APP_SERVICES:
+        env = SERVICES[name]["environment"]
+        unknown = {k for k in env if k.startswith("MLSTREAM_")} - set(DEFAULTS)
+        assert not unknown, f"{name} sets variables the code does not read: {unknown}"
+        for same in ("MLSTREAM_TOPIC_PREFIX", "MLSTREAM_ATLAS_HOOK_TOPIC", "MLSTREAM_PARTITIONS",
+                     "MLSTREAM_APP_ID", "MLSTREAM_WEB_PORT", "MLSTREAM_MODEL"):
+            assert str(env[same]) == DEFAULTS[same], f"{name}: {same}"
+    assert Topics(COMPOSE["x-mlstream-env"]["MLSTREAM_TOPIC_PREFIX"]).records == Topics().records
+
+
+def test_app_services_reach_kafka_and_the_registry_inside_the_compose_network():
+    env = SERVICES["stream-app"]["environment"]
+    assert env["MLSTREAM_BOOTSTRAP_SERVERS"].split(":")[0] == "kafka"
+    assert env["MLSTREAM_SCHEMA_REGISTRY_URL"].startswith("http://schema-registry:8081")
+
+
+def test_commands_are_real_subcommands():
+    from mlstream.cli import build_parser
+
+    parser = build_parser()
+    for name in APP_SERVICES:
+        command = SERVICES[name]["command"]
+        assert command[0] == "mlstream"
+        parser.parse_args(command[1:])  # exits (fails the test) on an unknown subcommand or flag
+
+
+def test_dockerfile_copies_every_package():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    for folder in ("mlstream", "producers", "stream_app", "models", "schemas"):
+        assert f"COPY {folder} {folder}" in dockerfile
+    assert isinstance(Settings.from_env().state_dir, Path)

@@ -1,0 +1,213 @@
+"""Builders for the Atlas entities mlstream reports: Kafka topics, Avro schemas, the stream app.
+
+Each builder returns an AtlasEntity as a JSON-ready dict (``typeName``, ``guid``,
+``attributes``, ``relationshipAttributes``). qualifiedNames follow Atlas's own bridges, so
+the entities merge with what Atlas's Kafka bridge or other hooks report for the same topics.
+
+Entities created in one hook message get negative guids, and references between them
+use those guids (Atlas replaces them with real ones on create):
+
+>>> guids = negative_guids()
+>>> records = kafka_topic("mlstream.Records", bootstrap_servers="localhost:9092", guid=next(guids))
+>>> records["attributes"]["qualifiedName"], records["guid"]
+('mlstream.records@primary', '-1')
+>>> app = stream_process("mlstream-scorer", inputs=[records], outputs=[], model_name="logistic_regression",
+...                      model_version="1", guid=next(guids))
+>>> app["relationshipAttributes"]["inputs"]
+[{'guid': '-1', 'typeName': 'kafka_topic', 'uniqueAttributes': {'qualifiedName': 'mlstream.records@primary'}, 'relationshipType': 'dataset_process_inputs'}]
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+#: Atlas's default ``atlas.metadata.namespace`` (formerly ``atlas.cluster.name``).
+DEFAULT_NAMESPACE = "primary"
+
+KAFKA_TOPIC = "kafka_topic"
+AVRO_SCHEMA = "avro_schema"
+STREAM_PROCESS = "mlstream_stream_process"
+
+#: relationshipDef names (0010-base_model.json, 1070-kafka_model.json).
+PROCESS_INPUTS = "dataset_process_inputs"
+PROCESS_OUTPUTS = "process_dataset_outputs"
+TOPIC_AVRO_SCHEMA = "kafka_topic_avroSchema"
+
+Entity = dict[str, Any]
+ObjectId = dict[str, Any]
+
+
+def negative_guids() -> Iterator[str]:
+    """"-1", "-2", ...: placeholder guids for the entities created in one message.
+
+    Atlas only needs them to be negative and unique within the message; a fresh counter
+    per message keeps messages reproducible (same input, same JSON).
+    """
+    return (f"-{n}" for n in itertools.count(1))
+
+
+def kafka_topic_qualified_name(topic: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """``<topic lower-cased>@<namespace>`` (KafkaBridge.getTopicQualifiedName)."""
+    return f"{topic.lower()}@{namespace}"
+
+
+def avro_schema_qualified_name(subject: str, version: int, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """``<subject lower-cased>@v<version>@<namespace>`` (KafkaBridge.getSchemaQualifiedName).
+
+    The bridge's subjects are ``<topic>-value`` (TopicNameStrategy); it lower-cases them.
+    """
+    return f"{subject.lower()}@v{version}@{namespace}"
+
+
+def stream_process_qualified_name(app_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """``<application id>@<namespace>``: one process entity per stream app, whatever model it runs.
+
+    The model name and version are attributes, so a model change or rollback updates the
+    process (Atlas keeps the old values in the entity's audit) instead of leaving stale
+    processes in the lineage graph.
+    """
+    return f"{app_id}@{namespace}"
+
+
+def object_id(type_name: str, qualified_name: str) -> ObjectId:
+    """A reference to an entity Atlas already has (or will get from another message).
+
+    Used for ENTITY_PARTIAL_UPDATE_V2's ``entityId`` and ENTITY_DELETE_V2, which Atlas
+    resolves by typeName + uniqueAttributes.
+    """
+    return {"typeName": type_name, "uniqueAttributes": {"qualifiedName": qualified_name}}
+
+
+def reference_to(target: Mapping[str, Any], relationship_type: str | None = None) -> ObjectId:
+    """A reference to ``target``, an entity built here or an :func:`object_id`.
+
+    Like Atlas's AtlasTypeUtil.getAtlasRelatedObjectId: guid (if any), typeName and the
+    qualifiedName, plus the relationshipType when used in relationshipAttributes.
+    """
+    if "attributes" in target:
+        reference: ObjectId = {"guid": target["guid"], "typeName": target["typeName"],
+                               "uniqueAttributes": {"qualifiedName": target["attributes"]["qualifiedName"]}}
+    else:
+        reference = {key: target[key] for key in ("guid", "typeName", "uniqueAttributes") if key in target}
+    if relationship_type is not None:
+        reference["relationshipType"] = relationship_type
+    return reference
+
+
+def kafka_topic(
+    topic: str,
+    namespace: str = DEFAULT_NAMESPACE,
+    *,
+    bootstrap_servers: str,
+    guid: str,
+    partition_count: int | None = None,
+    replication_factor: int | None = None,
+    avro_schemas: Sequence[Mapping[str, Any]] = (),
+) -> Entity:
+    """A ``kafka_topic`` entity.
+
+    ``uri`` is the bootstrap servers, as Atlas's Storm hook sets it for the topics a
+    streaming job reads (Atlas's Kafka bridge puts the topic name there instead; both are
+    accepted, the topic is identified by its qualifiedName). ``avro_schemas`` (entities
+    or object ids of ``avro_schema``) link through the ``avroSchema`` relationship
+    attribute; the plain attribute of that name was removed by Atlas's patch 013.
+    """
+    attributes: dict[str, Any] = {
+        "qualifiedName": kafka_topic_qualified_name(topic, namespace),
+        "name": topic,
+        "topic": topic,
+        "uri": bootstrap_servers,
+    }
+    if partition_count is not None:
+        attributes["partitionCount"] = partition_count
+    if replication_factor is not None:
+        attributes["replicationFactor"] = replication_factor
+    entity: Entity = {"typeName": KAFKA_TOPIC, "guid": guid, "attributes": attributes}
+    if avro_schemas:
+        entity["relationshipAttributes"] = {
+            "avroSchema": [reference_to(schema, TOPIC_AVRO_SCHEMA) for schema in avro_schemas]}
+    return entity
+
+
+def avro_schema(
+    subject: str,
+    version: int,
+    schema_json: str,
+    namespace: str = DEFAULT_NAMESPACE,
+    *,
+    guid: str,
+) -> Entity:
+    """An ``avro_schema`` entity for one registered version of a record schema.
+
+    Attributes as Atlas's Kafka bridge sets them: ``name`` is ``<record name>(v<version>)``,
+    ``type`` the Avro type in upper case (the bridge writes Java's Schema.Type), ``namespace``
+    the record's Avro namespace ("" for the null namespace) and ``versionId`` the registry
+    version; ``avro_notation`` holds the schema text itself.
+
+    >>> avro_schema("mlstream.records-value", 3, '{"type": "record", "name": "x.y.Record", "fields": []}',
+    ...             guid="-1")["attributes"]["namespace"]
+    'x.y'
+    """
+    schema = json.loads(schema_json)
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ValueError(f"{subject} v{version}: avro_schema describes record schemas, got {schema_json[:80]!r}")
+    # A dotted name carries its namespace and overrides the "namespace" field (Avro spec).
+    avro_namespace, _, name = schema["name"].rpartition(".")
+    if not avro_namespace:
+        avro_namespace = schema.get("namespace") or ""
+    return {
+        "typeName": AVRO_SCHEMA,
+        "guid": guid,
+        "attributes": {
+            "qualifiedName": avro_schema_qualified_name(subject, version, namespace),
+            "name": f"{name}(v{version})",
+            "type": schema["type"].upper(),
+            "namespace": avro_namespace,
+            "versionId": version,
+            "avro_notation": schema_json,
+        },
+    }
+
+
+def stream_process(
+    app_id: str,
+    inputs: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]],
+    namespace: str = DEFAULT_NAMESPACE,
+    *,
+    model_name: str,
+    model_version: str | int,
+    guid: str,
+    started_at_ms: int | None = None,
+    description: str | None = None,
+) -> Entity:
+    """An ``mlstream_stream_process``: the scoring app, reading ``inputs`` and writing ``outputs``.
+
+    ``inputs`` and ``outputs`` are DataSet entities of the same message (referenced by
+    their negative guid) or :func:`object_id` references to existing ones. They go in
+    relationshipAttributes with the relationship types of Atlas's lineage, as Atlas's own
+    hooks (Hive, Storm) set them.
+    """
+    attributes: dict[str, Any] = {
+        "qualifiedName": stream_process_qualified_name(app_id, namespace),
+        "name": app_id,
+        "applicationId": app_id,
+        "modelName": model_name,
+        "modelVersion": str(model_version),
+    }
+    if started_at_ms is not None:
+        attributes["startedAt"] = started_at_ms
+    if description is not None:
+        attributes["description"] = description
+    return {
+        "typeName": STREAM_PROCESS,
+        "guid": guid,
+        "attributes": attributes,
+        "relationshipAttributes": {
+            "inputs": [reference_to(dataset, PROCESS_INPUTS) for dataset in inputs],
+            "outputs": [reference_to(dataset, PROCESS_OUTPUTS) for dataset in outputs],
+        },
+    }

@@ -1,0 +1,83 @@
+"""Where lineage goes: the emitter protocol and its Kafka implementation (Atlas's hook topic).
+
+Code that reports lineage depends on :class:`LineageEmitter` only, so it can be given the
+Kafka emitter in production and a list-backed fake in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from mlstream.lineage.hook import MAX_MESSAGE_BYTES, encode, envelope
+
+
+class LineageDeliveryError(RuntimeError):
+    """Lineage notifications were not delivered; they are lost unless emitted again."""
+
+
+class LineageEmitter(Protocol):
+    def emit(self, notification: Mapping[str, Any]) -> None:
+        """Queue one hook notification (a dict from mlstream.lineage.hook.entity_*_v2)."""
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued notification is stored; raise LineageDeliveryError if not."""
+
+
+class KafkaHookEmitter:
+    """Sends hook notifications to Atlas's hook topic (``settings.topics.atlas_hook``).
+
+    All values are sent with one key, so they land on one partition in the order emitted:
+    the chunks of a split message stay together and in order, and later notifications about
+    an entity (a partial update after a create) are not consumed before earlier ones.
+
+    Pass a producer config (the emitter then owns a producer with idempotence on, so
+    retries cannot reorder chunks) or an existing confluent_kafka.Producer (configure it
+    the same way). Values are up to about 1,000,000 bytes, which fits librdkafka's and
+    Kafka's default size limits.
+    """
+
+    def __init__(
+        self,
+        producer_config_or_producer: Mapping[str, Any] | Producer,
+        topic: str,
+        *,
+        key: str,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        if isinstance(producer_config_or_producer, Mapping):
+            config = {"enable.idempotence": True, **producer_config_or_producer}
+            self._producer = Producer(config)
+        else:
+            self._producer = producer_config_or_producer
+        self._topic = topic
+        self._key = key.encode("utf-8")
+        self._max_message_bytes = max_message_bytes
+        self._failures: list[str] = []
+
+    def emit(self, notification: Mapping[str, Any]) -> None:
+        for value in encode(envelope(notification), self._max_message_bytes):
+            try:
+                self._produce(value)
+            except BufferError:
+                # The local queue is full: serve delivery reports to free it, then retry once.
+                self._producer.poll(1.0)
+                self._produce(value)
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        undelivered = self._producer.flush(timeout)
+        failures, self._failures = self._failures, []
+        if undelivered:
+            failures.append(f"{undelivered} message(s) still queued after {timeout}s")
+        if failures:
+            raise LineageDeliveryError(f"lineage to {self._topic} not delivered: " + "; ".join(failures))
+
+    def _produce(self, value: bytes) -> None:
+        self._producer.produce(self._topic, value=value, key=self._key, on_delivery=self._on_delivery)
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._failures.append(f"{error.str()} ({len(message.value() or b'')} bytes)")

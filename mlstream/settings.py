@@ -99,3 +99,22 @@ class Settings:
             model_version=env("MLSTREAM_MODEL_VERSION"),
             app_id=env("MLSTREAM_APP_ID"),
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The ``MLSTREAM_*`` variables that make another process see these settings."""
+        return {
+            "MLSTREAM_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "MLSTREAM_SCHEMA_REGISTRY_URL": self.schema_registry_url,
+            "MLSTREAM_KAFKA_PORT": str(self.kafka_port),
+            "MLSTREAM_KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
+            "MLSTREAM_REGISTRY_PORT": str(self.registry_port),
+            "MLSTREAM_WEB_PORT": str(self.web_port),
+            "MLSTREAM_STATE_DIR": str(self.state_dir),
+            "MLSTREAM_TOPIC_PREFIX": self.topics.prefix,
+            "MLSTREAM_ATLAS_HOOK_TOPIC": self.topics.atlas_hook,
+            "MLSTREAM_ATLAS_NAMESPACE": self.atlas_namespace,
+            "MLSTREAM_PARTITIONS": str(self.partitions),
+            "MLSTREAM_MODEL": self.model,
+            "MLSTREAM_MODEL_VERSION": self.model_version,
+            "MLSTREAM_APP_ID": self.app_id,
+        }

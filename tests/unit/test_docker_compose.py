@@ -68,3 +68,11 @@ def test_dockerfile_copies_every_package():
     for folder in ("mlstream", "producers", "stream_app", "models", "schemas"):
         assert f"COPY {folder} {folder}" in dockerfile
     assert isinstance(Settings.from_env().state_dir, Path)
+
+
+def test_settings_round_trip_through_the_environment(monkeypatch):
+    settings = Settings.from_env()
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert set(settings.to_env()) == set(DEFAULTS)
+    assert Settings.from_env() == settings

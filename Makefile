@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help demo test unit up down status clean
+
+help:
+	@echo "make demo    set everything up, stream a dataset through the app, print a summary"
+	@echo "make test    set everything up and run the unit and integration tests"
+	@echo "make unit    unit tests only (no services)"
+	@echo "make up | down | status    the local Kafka broker and Schema Registry"
+
+$(INSTALLED): pyproject.toml
+	@echo "== installing Python packages into $(VENV) (first run only)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/mlstream demo
+
+test: $(INSTALLED)
+	$(BIN)/pytest -ra --durations=10
+
+unit: $(INSTALLED)
+	$(BIN)/pytest -m "not integration"
+
+up down status: $(INSTALLED)
+	$(BIN)/mlstream $@
+
+clean: down
+	rm -rf .mlstream

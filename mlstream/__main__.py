@@ -1,0 +1,5 @@
+import sys
+
+from mlstream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""The ``mlstream`` command: one entry point, a subcommand for each job.
+
+Every setting comes from ``MLSTREAM_*`` environment variables (see
+``mlstream/settings.py``); flags cover what changes from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mlstream.errors import UserError
+from mlstream.settings import DEFAULTS, Settings
+
+
+def cmd_up(args, settings: Settings) -> int:
+    from mlstream import local_services
+
+    for service in local_services.up(settings):
+        print(f"{service.name}: {service.url} (pid {service.pid}, log {service.log_path})")
+    return 0
+
+
+def cmd_down(args, settings: Settings) -> int:
+    from mlstream import local_services
+
+    local_services.down(settings)
+    return 0
+
+
+def cmd_status(args, settings: Settings) -> int:
+    from mlstream import local_services
+
+    services = local_services.status(settings)
+    if args.json:
+        print(json.dumps([vars(s) | {"log_path": str(s.log_path)} for s in services], indent=2))
+    else:
+        for s in services:
+            state = "healthy" if s.healthy else ("running, not answering" if s.running else "stopped")
+            print(f"{s.name:16} {state:24} {s.url}  pid={s.pid or '-'}  log={s.log_path}")
+    return 0 if all(s.healthy for s in services) else 1
+
+
+def cmd_init(args, settings: Settings) -> int:
+    from mlstream.topics import init
+
+    result = init(settings)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_produce(args, settings: Settings) -> int:
+    from producers.datasets import examples, source_name
+    from producers.feed import KafkaFeedSink, play
+
+    stats = play(
+        examples(args.dataset, seed=args.seed, drift_at=args.drift_at),
+        KafkaFeedSink(settings),
+        dataset=args.dataset,
+        source=source_name(args.dataset),
+        seed=args.seed,
+        rate=args.rate,
+        label_delay_s=args.label_delay,
+        limit=args.records,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(vars(stats) | {"records_per_second": stats.records_per_second}))
+    return 0
+
+
+def cmd_app(args, settings: Settings) -> int:
+    from faust import Worker
+
+    from stream_app.app import app
+
+    Worker(app, loglevel=args.loglevel).execute_from_commandline()
+    return 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from mlstream.demo import run_demo
+
+    summary = run_demo(settings, dataset=args.dataset, records=args.records, rate=args.rate,
+                       label_delay_s=args.label_delay)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from producers.datasets import DATASETS
+
+    parser = argparse.ArgumentParser(
+        prog="mlstream",
+        description="Online ML on live Kafka streams: Avro records in, river predictions, metrics and "
+        "Atlas lineage out.",
+        epilog="Settings come from environment variables: "
+        + ", ".join(sorted(DEFAULTS))
+        + ". Start with 'mlstream demo'.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    add("up", cmd_up, "start the local Kafka broker and Schema Registry (no Docker); a no-op when they run")
+    add("down", cmd_down, "stop the local services started by 'up'")
+    add("status", cmd_status, "show whether the local services run and answer").add_argument(
+        "--json", action="store_true", help="print JSON")
+    add("init", cmd_init, "create the topics and register their Avro schemas; safe to repeat").add_argument(
+        "--json", action="store_true", help="print what was created as JSON")
+
+    dataset_help = "; ".join(f"{name}: {desc}" for name, (desc, _) in DATASETS.items())
+    produce = add("produce", cmd_produce, "play a dataset into the records topic, labels following later")
+    produce.add_argument("--dataset", default="phishing", choices=sorted(DATASETS), help=dataset_help)
+    produce.add_argument("--records", type=int, default=None, help="stop after N records (default: whole dataset; "
+                         "endless datasets need it or run until Ctrl-C)")
+    produce.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as possible)")
+    produce.add_argument("--label-delay", type=float, default=1.0, help="seconds between a record and its label")
+    produce.add_argument("--seed", type=int, default=42, help="seed of synthetic datasets; part of record ids")
+    produce.add_argument("--drift-at", type=int, default=5000, help="record index where synthetic concept drift starts")
+    produce.add_argument("--json", action="store_true", help="print the feed's figures as JSON at the end")
+
+    app = add("app", cmd_app, "run the Faust stream app (scores records, learns from labels) until stopped")
+    app.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+
+    demo = add("demo", cmd_demo, "start everything, stream a dataset through the app, and print a summary")
+    demo.add_argument("--dataset", default="phishing", choices=sorted(DATASETS), help=dataset_help)
+    demo.add_argument("--records", type=int, default=None, help="records to play (default: whole dataset, "
+                      "5,000 for endless ones)")
+    demo.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as possible)")
+    demo.add_argument("--label-delay", type=float, default=1.0, help="seconds between a record and its label")
+    demo.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, Settings.from_env())
+    except UserError as err:
+        print(f"mlstream {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Faust stream app: scores records, joins delayed labels, learns, reports."""

@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import gzip
 import itertools
@@ -29,6 +30,7 @@ import math
 import socket
 import time
 import uuid
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -212,12 +214,10 @@ class HookMessageAssembler:
             joined = self._add_chunk(message)
             if joined is None:
                 return []
-            data = base64.b64decode(joined, validate=True)
-            if message.get("msgCompressionKind") == "GZIP":
-                data = gzip.decompress(data)
-            message = _parse(data)
+            # Split text is base64 of the envelope, gzipped first unless compression was off.
+            message = _parse(_decode(joined, gzipped=message.get("msgCompressionKind") == "GZIP"))
         if message.get("msgCompressionKind") == "GZIP":
-            message = _parse(gzip.decompress(base64.b64decode(message["message"], validate=True)))
+            message = _parse(_decode(message["message"], gzipped=True))
         if "message" not in message or not isinstance(message["message"], Mapping):
             raise HookMessageError(f"envelope without a notification: {sorted(message)}")
         return [message]
@@ -241,6 +241,14 @@ class HookMessageAssembler:
         if missing:
             raise HookMessageError(f"msgId {msg_id}: chunks {missing} of {count} are missing")
         return "".join(chunks)  # type: ignore[arg-type]  # no None left
+
+
+def _decode(text: str, *, gzipped: bool) -> bytes:
+    try:
+        data = base64.b64decode(text, validate=True)
+        return gzip.decompress(data) if gzipped else data
+    except (binascii.Error, OSError, EOFError, zlib.error) as error:
+        raise HookMessageError(f"cannot decode message text: {error}") from error
 
 
 def _parse(value: bytes | str) -> dict[str, Any]:

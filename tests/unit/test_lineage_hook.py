@@ -213,7 +213,11 @@ def test_newer_message_version_is_refused_older_accepted() -> None:
         HookMessageAssembler().add(json.dumps({**wrapped, "version": {"version": "1.0.1"}}))
 
 
-@pytest.mark.parametrize("value", [b"not json", b'{"message": {}}', b"[1, 2]"])
+CORRUPT_GZIP = json.dumps({"version": {"version": "1.0.0"}, "msgId": "m_1", "msgCompressionKind": "GZIP",
+                           "msgSplitIdx": 1, "msgSplitCount": 1, "message": base64.b64encode(b"no gzip").decode()})
+
+
+@pytest.mark.parametrize("value", [b"not json", b'{"message": {}}', b"[1, 2]", CORRUPT_GZIP])
 def test_values_that_are_not_envelopes_are_errors(value: bytes) -> None:
     with pytest.raises(HookMessageError):
         HookMessageAssembler().add(value)

@@ -56,6 +56,8 @@ MAVEN_TIMEOUT_S = 900.0
 # reuse a pid or a port, and ties each to one state dir.
 SERVICE_PROPERTY = "-Dmlstream.service"
 STATE_DIR_PROPERTY = "-Dmlstream.state_dir"
+# The ports a service was started on, to notice settings changed since.
+PORTS_PROPERTY = "-Dmlstream.ports"
 
 Progress = Callable[[str], None]
 
@@ -160,6 +162,9 @@ def up(settings: Settings, *, progress: Progress = print) -> list[ServiceStatus]
         registry_version = pinned_version(REGISTRY_POM, "apicurio.version")
         titles = {KAFKA: f"Kafka {kafka_version}", REGISTRY: f"Apicurio Registry {registry_version}"}
         to_start = [name for name, service in before.items() if not service.running]
+        for name, service in before.items():
+            if service.running:
+                _check_started_on_current_ports(settings, name, service.pid)
         # Everything that can fail does so before any process starts.
         kafka_lib = ensure_kafka_jars(kafka_version, progress)
         registry_home = ensure_registry_app(registry_version, progress)
@@ -432,7 +437,7 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def kafka_jvm_options(paths: StatePaths) -> list[str]:
+def kafka_jvm_options(settings: Settings, paths: StatePaths) -> list[str]:
     return [
         "-Xms256m",
         "-Xmx512m",
@@ -449,6 +454,7 @@ def kafka_jvm_options(paths: StatePaths) -> list[str]:
         f"-Dmlstream.kafka.log={paths.log(KAFKA)}",
         f"{SERVICE_PROPERTY}={KAFKA}",
         f"{STATE_DIR_PROPERTY}={paths.root}",
+        ports_marker(settings, KAFKA),
     ]
 
 
@@ -456,7 +462,7 @@ def kafka_command(settings: Settings, java: Path, lib: Path) -> list[str]:
     paths = state_paths(settings)
     return [
         str(java),
-        *kafka_jvm_options(paths),
+        *kafka_jvm_options(settings, paths),
         "-cp",
         str(lib / "*"),
         "kafka.Kafka",
@@ -525,6 +531,7 @@ def registry_jvm_options(settings: Settings) -> list[str]:
         "-Dquarkus.management.port=0",
         f"{SERVICE_PROPERTY}={REGISTRY}",
         f"{STATE_DIR_PROPERTY}={state_paths(settings).root}",
+        ports_marker(settings, REGISTRY),
     ]
 
 
@@ -543,6 +550,19 @@ def _registry_answers(settings: Settings, *, timeout_s: float) -> bool:
 
 # ---------------------------------------------------------------------------
 # Processes, ports, lock
+
+
+def ports_marker(settings: Settings, service: str) -> str:
+    return f"{PORTS_PROPERTY}=" + ",".join(str(port) for port in service_ports(settings, service).values())
+
+
+def _check_started_on_current_ports(settings: Settings, service: str, pid: int) -> None:
+    if ports_marker(settings, service) not in _command_line(pid):
+        variables = ", ".join(PORT_VARIABLES[field] for field in service_ports(settings, service))
+        raise LocalServicesError(
+            f"{service} (pid {pid}) is running on other ports than {variables} now say;"
+            " stop it with `mlstream down` (same MLSTREAM_STATE_DIR) and start again."
+        )
 
 
 def _check_ports_free(settings: Settings, service: str) -> None:

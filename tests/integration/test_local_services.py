@@ -128,6 +128,10 @@ def test_services_outlive_the_process_that_started_them(services: Settings, tmp_
         create_topics(settings, topic)
         produce(settings, topic, [b"still here"])
         assert read_topic(settings, topic, 1) == [b"still here"]
+
+        moved = dataclasses.replace(settings, registry_port=free_port())
+        with pytest.raises(local_services.LocalServicesError, match="running on other ports"):
+            local_services.up(moved, progress=lambda _: None)
     finally:
         local_services.down(settings, progress=lambda _: None)
     assert not any(s.running for s in local_services.status(settings))

@@ -162,6 +162,7 @@ def test_service_commands_carry_the_marker_that_identifies_them(settings: Settin
     assert "-Dmlstream.service=kafka" in kafka
     assert f"-Dmlstream.state_dir={root}" in kafka
     assert f"-Dmlstream.kafka.log={root / 'logs' / 'kafka.log'}" in kafka
+    assert "-Dmlstream.ports=19092,19093" in kafka
 
     registry = ls.registry_command(settings, java, Path("/lib/apicurio"))
     assert registry[-2:] == ["-jar", "/lib/apicurio/quarkus-run.jar"]
@@ -169,6 +170,7 @@ def test_service_commands_carry_the_marker_that_identifies_them(settings: Settin
     assert "-Dquarkus.http.host=127.0.0.1" in registry
     assert f"-Dquarkus.config.locations={ls.REGISTRY_PROPERTIES.as_uri()}" in registry
     assert "-Dmlstream.service=schema-registry" in registry
+    assert "-Dmlstream.ports=18081" in registry
 
 
 def test_registry_config_matches_confluent_defaults() -> None:

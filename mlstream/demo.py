@@ -51,6 +51,19 @@ def app_stats(settings: Settings) -> dict | None:
         return None
 
 
+def wait_for_app(settings: Settings, process: subprocess.Popen, log_path: Path, timeout_s: float = 120) -> dict:
+    """Wait until the app answers on /stats/; fail at once, with its last words, if it died."""
+
+    def answering():
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+            raise UserError(f"the stream app exited with code {process.returncode}; end of {log_path}:\n"
+                            + "\n".join(tail))
+        return app_stats(settings)
+
+    return wait_for(answering, timeout_s, f"the stream app's /stats/ (log: {log_path})")
+
+
 def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 0.5):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -88,7 +101,7 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
     before = {t: end_offsets(settings.bootstrap_servers, t) for t in watched}
     app = start_app(settings, app_log)
     try:
-        first = wait_for(lambda: app_stats(settings), 120, f"the stream app's /stats/ (log: {app_log})")
+        first = wait_for_app(settings, app, app_log)
         learned_before = first["model"]["n_learned"]
         print(f"app up on http://localhost:{settings.web_port}/stats/ (log {app_log}); model "
               f"{first['model']['name']} v{first['model']['version']} has learned {learned_before} labels so far")

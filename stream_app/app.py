@@ -30,11 +30,14 @@ topics = settings.topics
 REGISTRY_RETRY_S = 2.0
 METRICS_INTERVAL_S = 5.0
 
+datadir = settings.state_dir / "faust" / settings.app_id
+datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+
 app = faust.App(
     settings.app_id,
     broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
     store="memory://",  # tables are rebuilt from their changelog topics on restart
-    datadir=str(settings.state_dir / "faust" / settings.app_id),
+    datadir=str(datadir),
     web_port=settings.web_port,
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
@@ -49,12 +52,11 @@ predictions_topic = app.topic(topics.predictions)
 metrics_topic = app.topic(topics.metrics)
 dead_letters_topic = app.topic(topics.dead_letters)
 
+# Tables keep keys and values as JSON (Faust's default for tables), whatever the topics use.
 # record id -> what learning needs once the label arrives (features, prediction)
-awaiting_label = app.Table("awaiting-label", default=None, partitions=settings.partitions,
-                           key_serializer="json", value_serializer="json")
+awaiting_label = app.Table("awaiting-label", default=None, partitions=settings.partitions, key_type=str)
 # record id -> a label that arrived before its record was scored
-early_labels = app.Table("early-labels", default=None, partitions=settings.partitions,
-                         key_serializer="json", value_serializer="json")
+early_labels = app.Table("early-labels", default=None, partitions=settings.partitions, key_type=str)
 
 registry = registry_client(settings.schema_registry_url)
 codecs = {
@@ -113,7 +115,6 @@ async def score(stream):
             continue
         await predictions_topic.send(key=message.key, value=value)
         counters["predictions_out"] += 1
-        scorer.monitor.on_scored((time.perf_counter() - arrived) * 1000.0)
         early = early_labels.get(record["id"])
         if early is None:
             awaiting_label[record["id"]] = pending

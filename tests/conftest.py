@@ -31,14 +31,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def isolated(services: Settings, tmp_path) -> Settings:
-    """Settings of the running services with topics, app id, web port and state of this test alone."""
+def isolated_settings(services: Settings, state_dir) -> Settings:
+    """Settings of the running services with topics, app id, web port and state of one test alone."""
     run = uuid.uuid4().hex[:8]
     return dataclasses.replace(
         services,
         topics=Topics(prefix=f"test-{run}.", atlas_hook=f"test-{run}.ATLAS_HOOK"),
         app_id=f"test-{run}",
         web_port=free_port(),
-        state_dir=tmp_path / "state",
+        state_dir=state_dir,
     )
+
+
+@pytest.fixture
+def isolated(services: Settings, tmp_path) -> Settings:
+    return isolated_settings(services, tmp_path / "state")

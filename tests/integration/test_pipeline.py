@@ -11,7 +11,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from mlstream.demo import app_stats, start_app, stop_app, wait_for
+from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.lineage.hook import HookMessageAssembler
 from mlstream.lineage.typesystem import TypeSystem
 from mlstream.serde import TopicCodec, UndecodableValue, registry_client, value_subject
@@ -39,7 +39,7 @@ def pipeline_run(services, tmp_path_factory):
     log_path = settings.state_dir / "app.log"
     app = start_app(settings, log_path)
     try:
-        wait_for(lambda: app_stats(settings), 120, f"the app's /stats/ (see {log_path})")
+        wait_for_app(settings, app, log_path)
         feed = play(examples("phishing"), KafkaFeedSink(settings), dataset="phishing",
                     source=source_name("phishing"), label_delay_s=0.5, progress=lambda _: None)
         producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
@@ -145,7 +145,7 @@ def test_a_restarted_app_continues_from_its_checkpoint(pipeline_run):
     settings = pipeline_run["settings"]
     app = start_app(settings, pipeline_run["log"])
     try:
-        stats = wait_for(lambda: app_stats(settings), 120, "the restarted app")
+        stats = wait_for_app(settings, app, pipeline_run["log"])
     finally:
         stop_app(app)
     assert stats["model"]["n_learned"] == 1250

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, str] = {
     "MLSTREAM_MODEL": "logistic_regression",
     "MLSTREAM_MODEL_VERSION": "1",
     "MLSTREAM_APP_ID": "mlstream-scorer",
+    "MLSTREAM_METRICS_STORE": "",
 }
 
 
@@ -62,6 +63,10 @@ class Topics:
     def dead_letters(self) -> str:
         return f"{self.prefix}deadletters"
 
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}alerts"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -78,6 +83,7 @@ class Settings:
     model: str = "logistic_regression"
     model_version: str = "1"
     app_id: str = "mlstream-scorer"
+    metrics_store: str = ""  # a postgresql:// URL, or a SQLite file; empty: <state_dir>/metrics/metrics.db
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -98,6 +104,7 @@ class Settings:
             model=env("MLSTREAM_MODEL"),
             model_version=env("MLSTREAM_MODEL_VERSION"),
             app_id=env("MLSTREAM_APP_ID"),
+            metrics_store=env("MLSTREAM_METRICS_STORE"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -117,4 +124,9 @@ class Settings:
             "MLSTREAM_MODEL": self.model,
             "MLSTREAM_MODEL_VERSION": self.model_version,
             "MLSTREAM_APP_ID": self.app_id,
+            "MLSTREAM_METRICS_STORE": self.metrics_store,
         }
+
+    @property
+    def metrics_store_url(self) -> str:
+        return self.metrics_store or str(self.state_dir / "metrics" / "metrics.db")

@@ -42,6 +42,7 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.predictions, n, "prediction"),
         TopicSpec(t.metrics, 1, "metric"),
         TopicSpec(t.dead_letters, 1, "dead_letter", {"retention.ms": THIRTY_DAYS_MS}),
+        TopicSpec(t.alerts, 1, "alert"),
         # Split Atlas hook messages must stay in order: one partition, as Atlas creates it.
         TopicSpec(t.atlas_hook, 1, None),
     ]

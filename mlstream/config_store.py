@@ -46,6 +46,7 @@ by default); each version is an Avro record schema with no fields::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -250,3 +251,27 @@ class FolderConfigStore:
         if not folder.is_dir():
             return []
         return sorted(int(p.stem) for p in folder.glob("*.yaml") if p.stem.isdigit())
+
+
+# ----- what the CLI does with a store -------------------------------------------------------
+
+def open_config_store(settings, folder: str | os.PathLike | None = None) -> ConfigStore:
+    """The registry of ``settings`` (subjects under the topic prefix), or ``folder`` if given."""
+    if folder is not None:
+        return FolderConfigStore(folder)
+    from mlstream.serde import registry_client
+
+    return SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
+
+
+def diff(store: ConfigStore, name: str, old: int, new: int | None = None) -> str:
+    """A unified diff from version ``old`` to ``new`` (default: the latest); "" if equal."""
+    before, after = store.get(name, old), store.get(name, new)
+    return "".join(difflib.unified_diff(
+        before.text.splitlines(keepends=True), after.text.splitlines(keepends=True),
+        fromfile=f"{name}@v{before.version}", tofile=f"{name}@v{after.version}"))
+
+
+def rollback(store: ConfigStore, name: str, version: int) -> int:
+    """Make the text of ``version`` the latest again, as a new version (history is kept)."""
+    return store.put(name, store.get(name, version).text)

@@ -23,6 +23,8 @@ demo: $(INSTALLED)
 	$(BIN)/mlstream demo
 
 test: $(INSTALLED)
+	bash infra/postgres.sh >/dev/null   # PostgreSQL for the metrics store tests (Debian package, our port)
+	bash infra/chromium.sh >/dev/null   # headless Chromium for the dashboard test (Debian package)
 	$(BIN)/pytest -ra --durations=10
 
 unit: $(INSTALLED)

@@ -1,0 +1,96 @@
+"""Consume the metrics topic into a :class:`~mlstream.metrics.store.MetricsStore`.
+
+At-least-once: offsets are committed only after the store took the batch, and
+the store skips a ``metric_id`` it has, so a replayed record never counts twice.
+A value that does not decode goes to the dead-letter topic with the reason and
+is counted; the materializer goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from confluent_kafka import Consumer, Producer
+
+from mlstream.dead_letters import dead_letter
+from mlstream.metrics.store import MetricsStore
+from mlstream.serde import TopicCodec, UndecodableValue, registry_client
+from mlstream.settings import Settings
+from mlstream.topic_reader import end_offsets
+
+BATCH = 500
+
+
+@dataclass
+class MaterializeStats:
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+
+def materializer_group(settings: Settings) -> str:
+    return f"{settings.app_id}-metrics-materializer"
+
+
+def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: bool = False,
+                should_stop: Callable[[], bool] = lambda: False,
+                progress: Callable[[MaterializeStats], None] | None = None) -> MaterializeStats:
+    """Copy metric records into ``store``; return at the topic's end (``until_caught_up``) or when told to stop."""
+    topic = settings.topics.metrics
+    registry = registry_client(settings.schema_registry_url)
+    codecs = {"metric": TopicCodec.for_topic(registry, topic, "metric"),
+              "dead_letter": TopicCodec.for_topic(registry, settings.topics.dead_letters, "dead_letter")}
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": materializer_group(settings),
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    producer: Producer | None = None
+    target = end_offsets(settings.bootstrap_servers, topic) if until_caught_up else None
+    stats = MaterializeStats()
+    consumer.subscribe([topic])
+    last_progress = time.monotonic()
+    try:
+        while not should_stop():
+            messages = consumer.consume(BATCH, timeout=0.5)
+            records = []
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                stats.read += 1
+                try:
+                    records.append(codecs["metric"].decode(message.value()))
+                except UndecodableValue as err:
+                    producer = producer or Producer({"bootstrap.servers": settings.bootstrap_servers})
+                    letter = dead_letter(message.topic(), message.partition(), message.offset(),
+                                         message.timestamp()[1], message.key(), message.value(), message.headers(),
+                                         err.kind, err.message, materializer_group(settings))
+                    producer.produce(settings.topics.dead_letters, key=message.key(),
+                                     value=codecs["dead_letter"].encode(letter))
+                    producer.flush(30)
+                    stats.dead_lettered += 1
+            if records:
+                new = store.put(records)
+                stats.stored += new
+                stats.duplicates += len(records) - new
+            if messages:
+                consumer.commit(asynchronous=False)
+            if progress and time.monotonic() - last_progress > 2:
+                progress(stats)
+                last_progress = time.monotonic()
+            if target is not None and _reached(consumer, topic, target):
+                break
+    finally:
+        consumer.close()
+    return stats
+
+
+def _reached(consumer: Consumer, topic: str, target: dict[int, int]) -> bool:
+    from confluent_kafka import TopicPartition
+
+    assigned = {tp.partition for tp in consumer.assignment()}
+    if set(target) - assigned and any(target[p] for p in target):
+        return False  # not assigned yet
+    positions = consumer.position([TopicPartition(topic, p) for p in target])
+    return all(target[tp.partition] == 0 or (tp.offset >= 0 and tp.offset >= target[tp.partition])
+               for tp in positions)

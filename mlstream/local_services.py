@@ -6,8 +6,8 @@ compatible API the apps reach at ``settings.schema_registry_url``. Versions are
 pinned in ``infra/kafka/pom.xml`` and ``infra/registry/pom.xml``; Maven fetches the
 jars into ``infra/lib/`` on first use. Both run as background processes in their own
 session, so they outlive the ``mlstream up`` that started them. State lives under
-``settings.state_dir``: ``kafka-data/``, ``logs/`` and ``run/`` (pid files, lock,
-rendered config).
+``settings.state_dir``: ``kafka-data/``, ``registry-data/``, ``logs/`` and ``run/``
+(pid files, lock, rendered config).
 """
 
 from __future__ import annotations
@@ -85,6 +85,10 @@ class StatePaths:
     @property
     def kafka_data(self) -> Path:
         return self.root / "kafka-data"
+
+    @property
+    def registry_data(self) -> Path:
+        return self.root / "registry-data"
 
     @property
     def logs(self) -> Path:
@@ -519,6 +523,7 @@ def _kafka_answers(settings: Settings, *, timeout_s: float) -> bool:
 
 
 def registry_jvm_options(settings: Settings) -> list[str]:
+    paths = state_paths(settings)
     return [
         "-Xms64m",
         "-Xmx512m",
@@ -526,11 +531,14 @@ def registry_jvm_options(settings: Settings) -> list[str]:
         f"-Dquarkus.config.locations={REGISTRY_PROPERTIES.as_uri()}",
         "-Dquarkus.http.host=127.0.0.1",
         f"-Dquarkus.http.port={settings.registry_port}",
+        # Schemas persist, like the Kafka topics whose messages carry their ids: an
+        # in-memory registry would hand the same ids to other schemas after a restart.
+        f"-Dapicurio.datasource.url=jdbc:h2:file:{paths.registry_data / 'registry'}",
         # Health and metrics have their own port (9000 by default); any free one will do.
         "-Dquarkus.management.host=127.0.0.1",
         "-Dquarkus.management.port=0",
         f"{SERVICE_PROPERTY}={REGISTRY}",
-        f"{STATE_DIR_PROPERTY}={state_paths(settings).root}",
+        f"{STATE_DIR_PROPERTY}={paths.root}",
         ports_marker(settings, REGISTRY),
     ]
 

@@ -120,18 +120,27 @@ def test_services_outlive_the_process_that_started_them(services: Settings, tmp_
         schema_registry_url=env["MLSTREAM_SCHEMA_REGISTRY_URL"],
     )
     start = "from mlstream import local_services, settings; local_services.up(settings.Settings.from_env())"
+    topic, subject = unique("survivor"), unique("survivor") + "-value"
     try:
         subprocess.run([sys.executable, "-c", start], env=env, check=True, timeout=180)
         statuses = local_services.status(settings)
         assert all(s.running and s.healthy for s in statuses), statuses
-        topic = unique("survivor")
         create_topics(settings, topic)
         produce(settings, topic, [b"still here"])
         assert read_topic(settings, topic, 1) == [b"still here"]
+        registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        schema_id = registry.register_schema(subject, avro(RECORD_V1))
 
         moved = dataclasses.replace(settings, registry_port=free_port())
         with pytest.raises(local_services.LocalServicesError, match="running on other ports"):
             local_services.up(moved, progress=lambda _: None)
+
+        # Topics and schemas both survive a restart, so stored messages keep their meaning.
+        local_services.down(settings, progress=lambda _: None)
+        local_services.up(settings, progress=lambda _: None)
+        assert read_topic(settings, topic, 1) == [b"still here"]
+        fresh_client = SchemaRegistryClient({"url": settings.schema_registry_url})
+        assert fresh_client.get_latest_version(subject).schema_id == schema_id
     finally:
         local_services.down(settings, progress=lambda _: None)
     assert not any(s.running for s in local_services.status(settings))
@@ -230,8 +239,9 @@ def test_aiokafka_producer_and_consumer_group(services: Settings) -> None:
 
 
 # A Faust worker that counts words in a Table and writes "word=count" to a sink
-# topic; it stops itself (gracefully, as on Ctrl-C) once it has seen
-# PROBE_EXPECTED words, after writing the table to PROBE_RESULT.
+# topic. It touches PROBE_READY once its table is recovered and its stream
+# partitions are positioned, and stops itself (gracefully, as on Ctrl-C) once it
+# has seen PROBE_EXPECTED words, after writing the table to PROBE_RESULT.
 FAUST_PROBE_APP = textwrap.dedent(
     """
     import json, os, signal
@@ -242,7 +252,6 @@ FAUST_PROBE_APP = textwrap.dedent(
         broker="kafka://" + os.environ["PROBE_BOOTSTRAP"],
         store="memory://",
         topic_partitions=1,
-        web_enabled=False,
         processing_guarantee=os.environ["PROBE_GUARANTEE"],
     )
     words = app.topic(os.environ["PROBE_SOURCE"], value_type=str)
@@ -257,6 +266,11 @@ FAUST_PROBE_APP = textwrap.dedent(
             counts[word] += 1
             await sink.send(value=f"{word}={counts[word]}")
             seen += 1
+
+    @app.timer(0.2)
+    async def report_ready():
+        if app.tables.recovery.completed.is_set():
+            open(os.environ["PROBE_READY"], "w").close()
 
     @app.timer(0.5)
     async def stop_when_done():
@@ -287,19 +301,37 @@ def test_faust_worker_topics_table_and_offsets(services: Settings, tmp_path: Pat
     }
 
     def run_worker(words: list[str], run: int) -> dict[str, int]:
-        produce(services, source, [json.dumps(word).encode() for word in words])
-        result = tmp_path / f"result-{run}.json"
+        ready, result = tmp_path / f"ready-{run}", tmp_path / f"result-{run}.json"
         log = tmp_path / f"worker-{run}.log"
+        run_env = {**env, "PROBE_EXPECTED": str(len(words)), "PROBE_READY": str(ready), "PROBE_RESULT": str(result)}
         with open(log, "w") as out:
-            worker = subprocess.run(
-                [sys.executable, str(app_file), "worker", "--loglevel", "info"],
+            worker = subprocess.Popen(
+                # (The worker command turns Faust's web server on unless told otherwise,
+                # whatever the App's web_enabled says; it would take MLSTREAM_WEB_PORT.)
+                [sys.executable, str(app_file), "worker", "--without-web", "--loglevel", "info"],
                 cwd=tmp_path,
-                env={**env, "PROBE_EXPECTED": str(len(words)), "PROBE_RESULT": str(result)},
+                env=run_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                timeout=120,
             )
-        assert worker.returncode == 0 and result.exists(), log.read_text()[-3000:]
+            try:
+                # Words go in once the worker is ready, not while it starts: faust-streaming
+                # 0.15.3 resumes stream partitions before seeking them to the committed
+                # offsets when it restores a table, so records already waiting then are
+                # sometimes processed twice or skipped (infra/README.md).
+                deadline = time.monotonic() + 60
+                while not ready.exists() and worker.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert ready.exists(), log.read_text()[-3000:]
+                produce(services, source, [json.dumps(word).encode() for word in words])
+                returncode = worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the worker did not finish; its log ends:\n{log.read_text()[-3000:]}")
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+        assert returncode == 0 and result.exists(), log.read_text()[-3000:]
         return json.loads(result.read_text())
 
     assert run_worker(["a", "b", "a", "c", "a"], run=1) == {"a": 3, "b": 1, "c": 1}

@@ -171,14 +171,14 @@ def test_service_commands_carry_the_marker_that_identifies_them(settings: Settin
     assert f"-Dquarkus.config.locations={ls.REGISTRY_PROPERTIES.as_uri()}" in registry
     assert "-Dmlstream.service=schema-registry" in registry
     assert "-Dmlstream.ports=18081" in registry
+    assert f"-Dapicurio.datasource.url=jdbc:h2:file:{root / 'registry-data' / 'registry'}" in registry
 
 
 def test_registry_config_matches_confluent_defaults() -> None:
     config = parse_properties(ls.REGISTRY_PROPERTIES.read_text())
     assert config["apicurio.rules.global.compatibility"] == "BACKWARD"
     assert config["apicurio.ccompat.legacy-id-mode.enabled"] == "false"
-    assert config["apicurio.rest.deletion.artifact.enabled"] == "true"
-    assert config["apicurio.rest.deletion.artifact-version.enabled"] == "true"
+    assert int(config["apicurio.ccompat.max-subjects"]) >= 100_000
 
 
 # --- Ports and addresses ----------------------------------------------------

@@ -1,36 +1,80 @@
-"""Running figures for one model version: counts, prequential and rolling quality, latency.
+"""Running figures for one model version: counts, prequential and rolling quality, drift, alerts.
 
 Quality is prequential: each prediction is judged against the label that comes
 later, with the prediction made before the model learned that label.
+Classification gets accuracy, and for binary labels log loss and ROC AUC;
+regression gets MAE and RMSE; each cumulative and over the last
+``rolling_window`` labels. River's ADWIN watches the error stream and
+PageHinkley watches chosen features; a drift, or a rolling metric falling below
+its threshold, comes back from :meth:`ModelMonitor.on_outcome` as an alert.
 
     >>> monitor = ModelMonitor("phishing", "1")
     >>> monitor.on_scored(latency_ms=2.0)
-    >>> monitor.on_outcome(predicted=True, actual=True, label_delay_ms=1500)
+    >>> monitor.on_outcome(predicted=True, actual=True, label_delay_ms=1500, score=0.9)
+    []
     >>> figures = monitor.figures()
-    >>> figures["records_scored"], figures["records_learned"], figures["accuracy"]
-    (1.0, 1.0, 1.0)
+    >>> figures["records_scored"], figures["records_learned"], figures["accuracy"], figures["label_coverage"]
+    (1.0, 1.0, 1.0, 1.0)
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
-from river import metrics, utils
+from river import drift, metrics, utils
 
 LATENCY_SAMPLES = 5000
+ERROR_DRIFT, FEATURE_DRIFT, METRIC_BELOW_THRESHOLD = "ERROR_DRIFT", "FEATURE_DRIFT", "METRIC_BELOW_THRESHOLD"
+#: Below this probability clipping keeps log loss finite for a confident wrong answer.
+PROBABILITY_FLOOR = 1e-15
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_type: str
+    subject: str
+    detector: str
+    value: float
+    threshold: float | None
+    records_learned: int
+    message: str
+
+
+class _Quality:
+    """One river metric, cumulative and rolling, under one name."""
+
+    def __init__(self, name: str, metric, window: int):
+        self.name = name
+        self.cumulative = metric()
+        self.rolling = utils.Rolling(metric, window_size=window)
+
+    def update(self, actual, predicted) -> None:
+        self.cumulative.update(actual, predicted)
+        self.rolling.update(actual, predicted)
+
+    def figures(self) -> dict[str, float]:
+        return {self.name: float(self.cumulative.get()), f"rolling_{self.name}": float(self.rolling.get())}
 
 
 class ModelMonitor:
-    def __init__(self, model_name: str, model_version: str, rolling_window: int = 500):
+    def __init__(self, model_name: str, model_version: str, rolling_window: int = 500,
+                 drift_features: tuple[str, ...] = (), min_rolling_accuracy: float | None = None):
         self.model_name = model_name
         self.model_version = model_version
         self.records_scored = 0
         self.records_learned = 0
+        self.abstained = 0
         self.classification: bool | None = None
         self.rolling_window = rolling_window
-        self.cumulative = None
-        self.rolling = None
+        self.min_rolling_accuracy = min_rolling_accuracy
+        self.below_threshold = False
+        self.label_outcome: dict[str, _Quality] = {}  # for predicted labels
+        self.probability_outcome: dict[str, _Quality] = {}  # for binary probabilities
+        self.error_detector = drift.ADWIN()
+        self.feature_detectors = {name: drift.PageHinkley() for name in drift_features}
+        self.drifts = 0
         self.latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.label_delay_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
@@ -38,28 +82,89 @@ class ModelMonitor:
         self.records_scored += 1
         self.latency_ms.append(latency_ms)
 
-    def on_outcome(self, predicted, actual, label_delay_ms: float) -> None:
-        """A label met its prediction; ``predicted`` is None if the model abstained."""
+    def _start(self, actual) -> None:
+        # A float label means regression; bool, int and str labels are classes.
+        self.classification = not isinstance(actual, float)
+        w = self.rolling_window
+        if self.classification:
+            self.label_outcome = {"accuracy": _Quality("accuracy", metrics.Accuracy, w)}
+            if isinstance(actual, bool):
+                self.probability_outcome = {"log_loss": _Quality("log_loss", metrics.LogLoss, w),
+                                            "roc_auc": _Quality("roc_auc", metrics.ROCAUC, w)}
+        else:
+            self.label_outcome = {"mae": _Quality("mae", metrics.MAE, w), "rmse": _Quality("rmse", metrics.RMSE, w)}
+
+    def on_outcome(self, predicted, actual, label_delay_ms: float, score: float | None = None,
+                   features: dict[str, float] | None = None) -> list[Alert]:
+        """A label met its prediction; ``predicted`` is None if the model abstained.
+
+        ``score`` is the probability the model gave ``predicted``. Returns the
+        alerts this outcome raised (usually none).
+        """
         if self.classification is None:
-            # A float label means regression; bool, int and str labels are classes.
-            self.classification = not isinstance(actual, float)
-            metric = metrics.Accuracy if self.classification else metrics.MAE
-            self.cumulative = metric()
-            self.rolling = utils.Rolling(metric, window_size=self.rolling_window)
+            self._start(actual)
         self.records_learned += 1
         self.label_delay_ms.append(label_delay_ms)
+        alerts = self._watch_features(features or {})
         if predicted is None:
-            return
-        self.cumulative.update(actual, predicted)
-        self.rolling.update(actual, predicted)
+            self.abstained += 1
+            return alerts
+        for quality in self.label_outcome.values():
+            quality.update(actual, predicted)
+        if self.probability_outcome and score is not None and isinstance(predicted, bool):
+            p_true = min(max(score if predicted else 1.0 - score, PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
+            for quality in self.probability_outcome.values():
+                quality.update(actual, p_true)
+        error = float(predicted != actual) if self.classification else abs(float(actual) - float(predicted))
+        alerts += self._watch_error(error)
+        alerts += self._watch_threshold()
+        return alerts
+
+    def _watch_error(self, error: float) -> list[Alert]:
+        before = self.error_detector.estimation
+        self.error_detector.update(error)
+        # ADWIN flags any change; only a rise in the error is bad news.
+        if not self.error_detector.drift_detected or self.error_detector.estimation <= before:
+            return []
+        self.drifts += 1
+        return [Alert(ERROR_DRIFT, "error", "river.drift.ADWIN", self.error_detector.estimation, None,
+                      self.records_learned, f"{self.model_name} v{self.model_version}: the error rose from "
+                      f"{before:.3f} to {self.error_detector.estimation:.3f} (ADWIN) after {self.records_learned} labels")]
+
+    def _watch_features(self, features: dict[str, float]) -> list[Alert]:
+        alerts = []
+        for name, detector in self.feature_detectors.items():
+            if name not in features:
+                continue
+            detector.update(float(features[name]))
+            if detector.drift_detected:
+                self.drifts += 1
+                alerts.append(Alert(FEATURE_DRIFT, name, "river.drift.PageHinkley", float(features[name]), None,
+                                    self.records_learned, f"{self.model_name} v{self.model_version}: feature "
+                                    f"{name!r} drifted (PageHinkley) after {self.records_learned} labels"))
+        return alerts
+
+    def _watch_threshold(self) -> list[Alert]:
+        if self.min_rolling_accuracy is None or "accuracy" not in self.label_outcome \
+                or self.records_learned < self.rolling_window:
+            return []
+        value = self.label_outcome["accuracy"].rolling.get()
+        below = value < self.min_rolling_accuracy
+        raised = below and not self.below_threshold  # once per crossing, again after a recovery
+        self.below_threshold = below
+        if not raised:
+            return []
+        return [Alert(METRIC_BELOW_THRESHOLD, "rolling_accuracy", "threshold", value, self.min_rolling_accuracy,
+                      self.records_learned, f"{self.model_name} v{self.model_version}: rolling accuracy {value:.3f} "
+                      f"fell below {self.min_rolling_accuracy:.3f}")]
 
     def figures(self) -> dict[str, float]:
         """Everything known now, as a flat name -> number map for a metrics record."""
-        out = {"records_scored": float(self.records_scored), "records_learned": float(self.records_learned)}
-        if self.cumulative is not None:
-            name = "accuracy" if self.classification else "mae"
-            out[name] = float(self.cumulative.get())
-            out[f"rolling_{name}"] = float(self.rolling.get())
+        out = {"records_scored": float(self.records_scored), "records_learned": float(self.records_learned),
+               "label_coverage": self.records_learned / self.records_scored if self.records_scored else 0.0,
+               "drifts_detected": float(self.drifts)}
+        for quality in (*self.label_outcome.values(), *self.probability_outcome.values()):
+            out.update(quality.figures())
         for field, samples in (("latency", self.latency_ms), ("label_delay", self.label_delay_ms)):
             if samples:
                 p50, p99 = np.percentile(np.fromiter(samples, float), [50, 99])

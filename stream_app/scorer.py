@@ -13,7 +13,7 @@ import uuid
 from typing import Callable
 
 from mlstream.model_store import ModelStore
-from mlstream.monitoring import ModelMonitor
+from mlstream.monitoring import Alert, ModelMonitor
 from mlstream.online_model import OnlineModel
 
 
@@ -22,22 +22,27 @@ def now_ms() -> int:
 
 
 class StreamScorer:
-    def __init__(self, model: OnlineModel, store: ModelStore, clock_ms: Callable[[], int] = now_ms):
+    def __init__(self, model: OnlineModel, store: ModelStore, clock_ms: Callable[[], int] = now_ms,
+                 monitor: ModelMonitor | None = None):
         self.model = model
         self.store = store
-        self.monitor = ModelMonitor(model.name, model.version)
+        self.monitor = monitor or ModelMonitor(model.name, model.version)
         self.clock_ms = clock_ms
         self.checkpointed_at_learned = model.n_learned
 
     @classmethod
-    def restore(cls, estimator_factory: Callable[[], object], name: str, version: str, store: ModelStore) -> "StreamScorer":
-        """Continue from the stored checkpoint of this model version, or start fresh."""
+    def restore(cls, estimator_factory: Callable[[], object], name: str, version: str, store: ModelStore,
+                **monitor_options) -> "StreamScorer":
+        """Continue from the stored checkpoint of this model version, or start fresh.
+
+        ``monitor_options`` go to this version's :class:`ModelMonitor` (thresholds, drift features).
+        """
         checkpoint = store.load(name, version)
         if checkpoint is None:
             model = OnlineModel(estimator_factory(), name, version)
         else:
             model = OnlineModel(checkpoint["estimator"], name, version, checkpoint["n_learned"])
-        return cls(model, store)
+        return cls(model, store, monitor=ModelMonitor(name, version, **monitor_options))
 
     def score(
         self, record: dict, topic: str, partition: int, offset: int, record_time_ms: int, arrived: float
@@ -70,15 +75,19 @@ class StreamScorer:
             "features": record["features"],
             "prediction_id": prediction_id,
             "predicted_label": prediction.label,
+            "score": prediction.score,
             "model_version": self.model.version,
             "scored_at": scored_at,
         }
         return out, pending
 
-    def learn(self, pending: dict, label, label_time_ms: int) -> None:
-        """The label met its prediction: judge the prediction, then learn."""
-        self.monitor.on_outcome(pending["predicted_label"], label, max(0, label_time_ms - pending["scored_at"]))
+    def learn(self, pending: dict, label, label_time_ms: int) -> list[Alert]:
+        """The label met its prediction: judge the prediction, then learn; return any alerts raised."""
+        alerts = self.monitor.on_outcome(pending["predicted_label"], label,
+                                         max(0, label_time_ms - pending["scored_at"]),
+                                         score=pending.get("score"), features=pending["features"])
         self.model.learn(pending["features"], label)
+        return alerts
 
     def checkpoint(self) -> bool:
         """Save the model if it learned since the last save; return whether it saved."""

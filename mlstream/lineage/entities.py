@@ -211,3 +211,106 @@ def stream_process(
             "outputs": [reference_to(dataset, PROCESS_OUTPUTS) for dataset in outputs],
         },
     }
+
+
+# ----- datasets a model is trained on: Hive, Spark, S3 --------------------------------------
+
+HIVE_TABLE = "hive_table"
+SPARK_TABLE = "spark_table"
+S3_BUCKET = "aws_s3_v2_bucket"
+S3_DIRECTORY = "aws_s3_v2_directory"
+S3_CONTAINED = "aws_s3_v2_container_contained"
+
+
+def hive_table_qualified_name(db_table: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """``<db>.<table>@<namespace>`` lower-cased (HiveMetaStoreBridge.getTableQualifiedName)."""
+    return f"{db_table}@{namespace}".lower()
+
+
+def hive_table(qualified_name: str, *, guid: str) -> Entity:
+    """A ``hive_table`` known by its qualifiedName ``<db>.<table>@<namespace>`` (as in CML's lineage.yml).
+
+    Only the name attributes are set: Atlas's Hive hook owns the rest (columns, db, storage)
+    and a create from us merges into its entity by qualifiedName.
+    """
+    db_table, _, _ = qualified_name.rpartition("@")
+    return {"typeName": HIVE_TABLE, "guid": guid,
+            "attributes": {"qualifiedName": qualified_name.lower(), "name": db_table.split(".", 1)[1].lower()}}
+
+
+def spark_table_qualified_name(db_table: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """``<db>.<table>@<namespace>`` lower-cased, as the Spark Atlas Connector names spark_table."""
+    return f"{db_table}@{namespace}".lower()
+
+
+def spark_table(db_table: str, namespace: str = DEFAULT_NAMESPACE, *, guid: str, view: bool = False) -> Entity:
+    """A ``spark_table``; a view is a spark_table whose tableType is VIEW (Spark's CatalogTableType)."""
+    return {"typeName": SPARK_TABLE, "guid": guid, "attributes": {
+        "qualifiedName": spark_table_qualified_name(db_table, namespace),
+        "name": db_table.split(".", 1)[1].lower(),
+        "tableType": "VIEW" if view else "MANAGED"}}
+
+
+def s3_path_entities(path: str, namespace: str = DEFAULT_NAMESPACE, *, guids: Iterator[str]) -> list[Entity]:
+    """The ``aws_s3_v2_bucket`` and ``aws_s3_v2_directory`` entities of an ``s3a://`` path, bucket first.
+
+    Named as Atlas's AtlasPathExtractorUtil names them: bucket ``s3a://<bucket>@<ns>``,
+    directory ``s3a://<bucket>/<prefix>/@<ns>`` with objectPrefix ``/<prefix>/``, each
+    directory contained in its parent. The path's last entity is the dataset itself.
+
+    >>> [e["attributes"]["qualifiedName"] for e in s3_path_entities("s3://data/churn/2024/", guids=negative_guids())]
+    ['s3a://data@primary', 's3a://data/churn/@primary', 's3a://data/churn/2024/@primary']
+    """
+    scheme, _, rest = path.partition("://")
+    if scheme not in ("s3", "s3a") or not rest:
+        raise ValueError(f"{path!r} is not an s3:// or s3a:// path")
+    bucket, _, key = rest.partition("/")
+    parent = {"typeName": S3_BUCKET, "guid": next(guids),
+              "attributes": {"qualifiedName": f"s3a://{bucket}@{namespace}", "name": bucket}}
+    result, prefix = [parent], "/"
+    for part in [p for p in key.split("/") if p]:
+        prefix += part + "/"
+        directory = {"typeName": S3_DIRECTORY, "guid": next(guids), "attributes": {
+            "qualifiedName": f"s3a://{bucket}{prefix}@{namespace}", "name": part, "objectPrefix": prefix,
+            "bucketName": bucket}, "relationshipAttributes": {"container": reference_to(parent, S3_CONTAINED)}}
+        result.append(directory)
+        parent = directory
+    return result
+
+
+# ----- CML's model types (4010-ml_model.json) ------------------------------------------------
+
+ML_MODEL_BUILD = "ml_model_build"
+ML_TRAIN_BUILD_PROCESS = "ml_model_train_build_process"
+ML_MODEL_DEPLOYMENT = "ml_model_deployment"
+ML_DEPLOY_PROCESS = "ml_model_deploy_process"
+BUILD_DEPLOYMENT = "ml_build_deployment"
+
+
+def ml_model_build(build_crn: str, model_name: str, version: int, *, guid: str,
+                   metadata: Mapping[str, str] | None = None, create_time_ms: int | None = None) -> Entity:
+    """An ``ml_model_build``: one trained build of a model. Its qualifiedName is the build's CRN.
+
+    CML names its builds by CRN as well; the CRN is unique without a namespace suffix.
+    """
+    attributes: dict[str, Any] = {"qualifiedName": build_crn, "name": f"{model_name} build {version}",
+                                  "version": int(version)}
+    if metadata:
+        attributes["metadata"] = {str(k): str(v) for k, v in metadata.items()}
+    if create_time_ms is not None:
+        attributes["createTime"] = create_time_ms
+    return {"typeName": ML_MODEL_BUILD, "guid": guid, "attributes": attributes}
+
+
+def ml_train_build_process(build: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]], *, user: str,
+                           guid: str, owner: str | None = None, description: str | None = None) -> Entity:
+    """The ``ml_model_train_build_process`` from training datasets to a build: ``<build crn>/train``."""
+    attributes: dict[str, Any] = {"qualifiedName": f"{build['attributes']['qualifiedName']}/train",
+                                  "name": f"train {build['attributes']['name']}", "userName": user}
+    if owner:
+        attributes["owner"] = owner
+    if description:
+        attributes["description"] = description
+    return {"typeName": ML_TRAIN_BUILD_PROCESS, "guid": guid, "attributes": attributes,
+            "relationshipAttributes": {"inputs": [reference_to(d, PROCESS_INPUTS) for d in inputs],
+                                       "outputs": [reference_to(build, PROCESS_OUTPUTS)]}}

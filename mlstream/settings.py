@@ -29,6 +29,8 @@ DEFAULTS: dict[str, str] = {
     "MLSTREAM_MODEL_VERSION": "1",
     "MLSTREAM_APP_ID": "mlstream-scorer",
     "MLSTREAM_METRICS_STORE": "",
+    "MLSTREAM_ATLAS_URL": "",
+    "MLSTREAM_LINEAGE_PORT": "21000",
 }
 
 
@@ -84,6 +86,8 @@ class Settings:
     model_version: str = "1"
     app_id: str = "mlstream-scorer"
     metrics_store: str = ""  # a postgresql:// URL, or a SQLite file; empty: <state_dir>/metrics/metrics.db
+    atlas_url: str = ""  # an Atlas server (http://host:21000): lineage goes over REST v2; empty: ATLAS_HOOK topic
+    lineage_port: int = 21000  # `mlstream lineage serve`, the embedded Atlas REST subset
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -105,6 +109,8 @@ class Settings:
             model_version=env("MLSTREAM_MODEL_VERSION"),
             app_id=env("MLSTREAM_APP_ID"),
             metrics_store=env("MLSTREAM_METRICS_STORE"),
+            atlas_url=env("MLSTREAM_ATLAS_URL"),
+            lineage_port=int(env("MLSTREAM_LINEAGE_PORT")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -125,6 +131,8 @@ class Settings:
             "MLSTREAM_MODEL_VERSION": self.model_version,
             "MLSTREAM_APP_ID": self.app_id,
             "MLSTREAM_METRICS_STORE": self.metrics_store,
+            "MLSTREAM_ATLAS_URL": self.atlas_url,
+            "MLSTREAM_LINEAGE_PORT": str(self.lineage_port),
         }
 
     @property

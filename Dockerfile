@@ -6,6 +6,7 @@ COPY mlstream mlstream
 COPY producers producers
 COPY stream_app stream_app
 COPY models models
+COPY linkage linkage
 COPY schemas schemas
 # Editable, so the code finds schemas/ beside it as in a checkout.
 RUN pip install --no-cache-dir -e .

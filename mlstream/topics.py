@@ -45,6 +45,11 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.alerts, 1, "alert"),
         # Split Atlas hook messages must stay in order: one partition, as Atlas creates it.
         TopicSpec(t.atlas_hook, 1, None),
+        # Record linkage: one partition, so one worker sees every record and the whole blocking
+        # index (records of one entity arrive under different keys; see stream_app/linkage_app.py).
+        TopicSpec(t.linkage_records, 1, "linkage_record"),
+        TopicSpec(t.links, 1, "link_event"),
+        TopicSpec(t.entity_updates, 1, "entity_update"),
     ]
 
 

@@ -130,7 +130,6 @@ def status(settings: Settings) -> list[ServiceStatus]:
     """Whether each service runs (our process, from our state dir) and answers."""
     paths = state_paths(settings)
     urls = {KAFKA: kafka_bootstrap(settings), REGISTRY: registry_url(settings)}
-    answers = {KAFKA: _kafka_answers, REGISTRY: _registry_answers}
     statuses = []
     for name in (KAFKA, REGISTRY):
         pid = _our_pid(paths, name)
@@ -140,7 +139,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
                 url=urls[name],
                 pid=pid,
                 running=pid is not None,
-                healthy=pid is not None and answers[name](settings, timeout_s=3.0),
+                healthy=pid is not None and HEALTH_CHECKS[name](settings, timeout_s=3.0),
                 log_path=paths.log(name),
             )
         )
@@ -556,6 +555,9 @@ def _registry_answers(settings: Settings, *, timeout_s: float) -> bool:
         return False
 
 
+HEALTH_CHECKS: dict[str, Callable[..., bool]] = {KAFKA: _kafka_answers, REGISTRY: _registry_answers}
+
+
 # ---------------------------------------------------------------------------
 # Processes, ports, lock
 
@@ -712,12 +714,11 @@ class _PendingStart:
 
 
 def _wait_until_healthy(settings: Settings, paths: StatePaths, pending: list[_PendingStart], progress: Progress) -> None:
-    answers = {KAFKA: _kafka_answers, REGISTRY: _registry_answers}
     waiting = list(pending)
     while waiting:
         for start in list(waiting):
             elapsed = time.monotonic() - start.started
-            if answers[start.service](settings, timeout_s=1.0):
+            if HEALTH_CHECKS[start.service](settings, timeout_s=1.0):
                 progress(f"{start.service} is up ({elapsed:.1f}s)")
                 waiting.remove(start)
             elif not _alive(start.pid):

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, str] = {
     "MLSTREAM_MODEL_VERSION": "1",
     "MLSTREAM_APP_ID": "mlstream-scorer",
     "MLSTREAM_METRICS_STORE": "",
+    "MLSTREAM_PREDICTION_METRICS": "1",
+    "MLSTREAM_CHALLENGER_MODEL": "",
+    "MLSTREAM_CHALLENGER_VERSION": "1",
     "MLSTREAM_ATLAS_URL": "",
     "MLSTREAM_LINEAGE_PORT": "21000",
 }
@@ -98,6 +101,9 @@ class Settings:
     model_version: str = "1"
     app_id: str = "mlstream-scorer"
     metrics_store: str = ""  # a postgresql:// URL, or a SQLite file; empty: <state_dir>/metrics/metrics.db
+    prediction_metrics: bool = True  # a CML metrics row per prediction, its label merged in later
+    challenger_model: str = ""  # a model spec scored in shadow beside the champion; empty: none
+    challenger_version: str = "1"
     atlas_url: str = ""  # an Atlas server (http://host:21000): lineage goes over REST v2; empty: ATLAS_HOOK topic
     lineage_port: int = 21000  # `mlstream lineage serve`, the embedded Atlas REST subset
 
@@ -121,6 +127,9 @@ class Settings:
             model_version=env("MLSTREAM_MODEL_VERSION"),
             app_id=env("MLSTREAM_APP_ID"),
             metrics_store=env("MLSTREAM_METRICS_STORE"),
+            prediction_metrics=env("MLSTREAM_PREDICTION_METRICS").lower() not in ("0", "false", "no", "off"),
+            challenger_model=env("MLSTREAM_CHALLENGER_MODEL"),
+            challenger_version=env("MLSTREAM_CHALLENGER_VERSION"),
             atlas_url=env("MLSTREAM_ATLAS_URL"),
             lineage_port=int(env("MLSTREAM_LINEAGE_PORT")),
         )
@@ -143,6 +152,9 @@ class Settings:
             "MLSTREAM_MODEL_VERSION": self.model_version,
             "MLSTREAM_APP_ID": self.app_id,
             "MLSTREAM_METRICS_STORE": self.metrics_store,
+            "MLSTREAM_PREDICTION_METRICS": "1" if self.prediction_metrics else "0",
+            "MLSTREAM_CHALLENGER_MODEL": self.challenger_model,
+            "MLSTREAM_CHALLENGER_VERSION": self.challenger_version,
             "MLSTREAM_ATLAS_URL": self.atlas_url,
             "MLSTREAM_LINEAGE_PORT": str(self.lineage_port),
         }

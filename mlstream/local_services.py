@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlstream.errors import UserError
 from mlstream.settings import REPO_ROOT, Settings
 
 INFRA_DIR = REPO_ROOT / "infra"
@@ -62,7 +63,7 @@ PORTS_PROPERTY = "-Dmlstream.ports"
 Progress = Callable[[str], None]
 
 
-class LocalServicesError(RuntimeError):
+class LocalServicesError(UserError):
     """A local service cannot be fetched, started or stopped; the message says what to do."""
 
 

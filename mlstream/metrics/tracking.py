@@ -88,6 +88,12 @@ class MetricsTracker:
         crns = self.crns if model_deployment_crn is None else (*self.crns[:2], model_deployment_crn)
         self.sink.write(metric_record(AGGREGATE, crns, metrics, start_timestamp_ms, end_timestamp_ms))
 
+    def track_prediction(self, prediction_uuid: str, metrics: dict, start_timestamp_ms: int,
+                         end_timestamp_ms: int) -> None:
+        """The row of one prediction made elsewhere (the stream app names its own uuids)."""
+        self.sink.write(metric_record(ROW, self.crns, metrics, start_timestamp_ms, end_timestamp_ms,
+                                      prediction_uuid=prediction_uuid))
+
     def model_metrics(self, predict):
         """Decorate a predict function: each call gets a uuid and a row of its own metrics.
 
@@ -105,8 +111,7 @@ class MetricsTracker:
                 prediction = predict(*args, **kwargs)
             finally:
                 _current_prediction.reset(token)
-            self.sink.write(metric_record(ROW, self.crns, collected, started, self.clock_ms(),
-                                          prediction_uuid=prediction_uuid))
+            self.track_prediction(prediction_uuid, collected, started, self.clock_ms())
             return {"prediction": prediction, "model_deployment_crn": self.model_deployment_crn,
                     "uuid": prediction_uuid}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 
@@ -16,18 +17,23 @@ import faust
 
 import models
 from mlstream.dead_letters import PROCESSING_FAILED, dead_letter
-from mlstream.identifiers import build_crn, deployment_crn, model_crn
+from mlstream.metrics import KafkaMetricsSink, MetricsTracker, open_store
+from mlstream.metrics.materializer import materialize
 from mlstream.model_store import FolderModelStore
+from mlstream.monitoring import Alert
 from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
 from mlstream.settings import Settings
 from stream_app.lineage import emit_startup_lineage
+from stream_app.dashboard import LiveHistory
 from stream_app.scorer import StreamScorer, now_ms
+from stream_app.web import WebViews
 
 log = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 topics = settings.topics
 REGISTRY_RETRY_S = 2.0
+MIN_ROLLING_ACCURACY = 0.7  # below it, an alert
 METRICS_INTERVAL_S = 5.0
 
 datadir = settings.state_dir / "faust" / settings.app_id
@@ -49,26 +55,58 @@ app = faust.App(
 records_topic = app.topic(topics.records)
 labels_topic = app.topic(topics.labels)
 predictions_topic = app.topic(topics.predictions)
-metrics_topic = app.topic(topics.metrics)
 dead_letters_topic = app.topic(topics.dead_letters)
+alerts_topic = app.topic(topics.alerts)
 
 # Tables keep keys and values as JSON (Faust's default for tables), whatever the topics use.
 # record id -> what learning needs once the label arrives (features, prediction)
 awaiting_label = app.Table("awaiting-label", default=None, partitions=settings.partitions, key_type=str)
 # record id -> a label that arrived before its record was scored
 early_labels = app.Table("early-labels", default=None, partitions=settings.partitions, key_type=str)
+# "<topic>:<partition>" -> last offset processed. faust-streaming 0.15 can hand a restarted
+# worker records it already processed (see infra/README.md); this keeps scoring idempotent.
+processed_up_to = app.Table("processed-up-to", default=None, partitions=settings.partitions, key_type=str)
 
 registry = registry_client(settings.schema_registry_url)
 codecs = {
     "records": TopicCodec.for_topic(registry, topics.records, "record"),
     "labels": TopicCodec.for_topic(registry, topics.labels, "label"),
     "predictions": TopicCodec.for_topic(registry, topics.predictions, "prediction"),
-    "metrics": TopicCodec.for_topic(registry, topics.metrics, "metric"),
     "dead_letters": TopicCodec.for_topic(registry, topics.dead_letters, "dead_letter"),
+    "alerts": TopicCodec.for_topic(registry, topics.alerts, "alert"),
 }
 model_store = FolderModelStore(settings.state_dir / "models")
-scorer = StreamScorer.restore(lambda: models.build(settings.model), settings.model, settings.model_version, model_store)
-counters = {"records_in": 0, "labels_in": 0, "predictions_out": 0, "dead_letters": 0, "labels_before_record": 0}
+scorer = StreamScorer.restore(lambda: models.build(settings.model), settings.model, settings.model_version, model_store,
+                              min_rolling_accuracy=MIN_ROLLING_ACCURACY)
+# The challenger is scored in shadow: its predictions are judged and tracked, never sent.
+challenger = StreamScorer.restore(lambda: models.build(settings.challenger_model), settings.challenger_model,
+                                  settings.challenger_version, model_store, min_rolling_accuracy=MIN_ROLLING_ACCURACY
+                                  ) if settings.challenger_model else None
+metrics_sink = KafkaMetricsSink(settings)
+trackers = {id(s): MetricsTracker(metrics_sink, s.model.name, s.model.version,
+                                  settings.app_id if s is scorer else f"{settings.app_id}-shadow")
+            for s in (scorer, challenger) if s is not None}
+counters = {"records_in": 0, "labels_in": 0, "predictions_out": 0, "dead_letters": 0, "labels_before_record": 0,
+            "alerts": 0, "duplicates_skipped": 0}
+live = LiveHistory()
+stopping = threading.Event()  # tells threads the app started shutting down
+
+
+def monitors() -> dict:
+    return {f"{s.model.name} v{s.model.version}": s.monitor for s in (scorer, challenger) if s is not None}
+
+
+def consumer_lag() -> dict[str, int]:
+    consumer = app.consumer
+    lag: dict[str, int] = {}
+    for tp in consumer.assignment():
+        if tp.topic in (topics.records, topics.labels):
+            read = consumer._read_offset.get(tp)  # Faust keeps the last offset read per partition here
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, (consumer.highwater(tp) or 0) - (read + 1 if read is not None else 0))
+    return lag
+
+
+web_views = WebViews(app, live, counters, monitors, consumer_lag, now_ms)
 window_start_ms = now_ms()
 
 
@@ -97,11 +135,23 @@ async def send_dead_letter(message, error_type: str, error_message: str) -> None
     log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error_type)
 
 
+def seen_before(message) -> bool:
+    key = f"{message.topic}:{message.partition}"
+    last = processed_up_to.get(key)
+    if last is not None and message.offset <= last:
+        counters["duplicates_skipped"] += 1
+        return True
+    processed_up_to[key] = message.offset
+    return False
+
+
 @app.agent(records_topic)
 async def score(stream):
     async for event in stream.events():
         arrived = time.perf_counter()
         message = event.message
+        if seen_before(message):
+            continue
         counters["records_in"] += 1
         record = await decode(codecs["records"], message)
         if record is None:
@@ -115,18 +165,27 @@ async def score(stream):
             continue
         await predictions_topic.send(key=message.key, value=value)
         counters["predictions_out"] += 1
+        web_views.observe_latency(prediction["latency_ms"])
+        live.on_prediction(prediction["scored_at"], f"{scorer.model.name} v{scorer.model.version}",
+                           prediction["predicted_label"], prediction["score"])
+        if settings.prediction_metrics:
+            track_prediction(scorer, prediction)
+        if challenger is not None:
+            pending["shadow"] = shadow_score(record, message, arrived)
         early = early_labels.get(record["id"])
         if early is None:
             awaiting_label[record["id"]] = pending
         else:
             del early_labels[record["id"]]
-            scorer.learn(pending, early["label"], early["event_time"])
+            await judge(pending, early["label"], early["event_time"])
 
 
 @app.agent(labels_topic)
 async def learn(stream):
     async for event in stream.events():
         message = event.message
+        if seen_before(message):
+            continue
         counters["labels_in"] += 1
         label = await decode(codecs["labels"], message)
         if label is None:
@@ -137,32 +196,71 @@ async def learn(stream):
             early_labels[label["id"]] = {"label": label["label"], "event_time": epoch_ms(label["event_time"])}
             continue
         del awaiting_label[label["id"]]
-        scorer.learn(pending, label["label"], epoch_ms(label["event_time"]))
+        await judge(pending, label["label"], epoch_ms(label["event_time"]))
 
 
-def metric_record(start_ms: int, end_ms: int) -> dict:
-    model = scorer.model
-    figures = scorer.monitor.figures()
-    figures.update({f"app_{name}": float(value) for name, value in counters.items()})
-    return {
-        "metric_id": str(uuid.uuid4()),
-        "model_crn": model_crn(model.name),
-        "model_build_crn": build_crn(model.name, model.version),
-        "model_deployment_crn": deployment_crn(model.name, settings.app_id),
-        "prediction_uuid": None,
-        "start_timestamp_ms": start_ms,
-        "end_timestamp_ms": end_ms,
-        "metrics": figures,
-    }
+def shadow_score(record: dict, message, arrived: float) -> dict:
+    prediction, pending = challenger.score(record, message.topic, message.partition, message.offset,
+                                           epoch_ms(record["event_time"]), arrived)
+    if settings.prediction_metrics:
+        track_prediction(challenger, prediction)
+    return pending
+
+
+def track_prediction(which: StreamScorer, prediction: dict) -> None:
+    """CML's per-prediction row: the prediction id is its uuid; the label is merged in later."""
+    row = {"score": prediction["score"], "predicted_label": prediction["predicted_label"],
+           "latency_ms": prediction["latency_ms"]}
+    trackers[id(which)].track_prediction(prediction["prediction_id"], {k: v for k, v in row.items() if v is not None},
+                                         min(prediction["record_time"], prediction["scored_at"]), prediction["scored_at"])
+
+
+async def judge(pending: dict, label, label_time_ms: int) -> None:
+    """A label met its prediction: learn, track the label, send any alerts; the same for the shadow."""
+    for which, entry in ((scorer, pending), (challenger, pending.get("shadow"))):
+        if which is None or entry is None:
+            continue
+        for alert in which.learn(entry, label, label_time_ms):
+            await send_alert(which, alert)
+        if settings.prediction_metrics:
+            trackers[id(which)].track_delayed_metrics({"actual": label}, entry["prediction_id"])
+
+
+async def send_alert(which: StreamScorer, alert: Alert) -> None:
+    tracker = trackers[id(which)]
+    model_crn, build_crn, deployment_crn = tracker.crns
+    raised_at = now_ms()
+    value = {"alert_id": str(uuid.uuid4()), "model_crn": model_crn, "model_build_crn": build_crn,
+             "model_deployment_crn": deployment_crn, "raised_at": raised_at, **vars(alert)}
+    await alerts_topic.send(key=deployment_crn.encode(), value=codecs["alerts"].encode(value))
+    counters["alerts"] += 1
+    live.on_alert(alert, raised_at, f"{which.model.name} v{which.model.version}")
+    log.warning("alert %s: %s", alert.alert_type, alert.message)
 
 
 @app.timer(interval=METRICS_INTERVAL_S)
 async def report():
     global window_start_ms
     end_ms = now_ms()
-    await metrics_topic.send(value=codecs["metrics"].encode(metric_record(window_start_ms, end_ms)))
+    for which in (scorer, challenger):
+        if which is not None:
+            figures = which.monitor.figures() | {f"app_{name}": float(value) for name, value in counters.items()}
+            trackers[id(which)].track_aggregate_metrics(figures, window_start_ms, end_ms)
+            which.checkpoint()
     window_start_ms = end_ms
-    scorer.checkpoint()
+
+
+@app.timer(interval=1.0)
+async def sample_dashboard():
+    live.sample(time.time(), counters, monitors())
+
+
+@app.task
+async def materialize_metrics():
+    """Keep the metrics store that `read_metrics` reads filled from the metrics topic."""
+    store = open_store(settings.metrics_store_url)
+    await asyncio.get_running_loop().run_in_executor(None, lambda: materialize(settings, store,
+                                                                               should_stop=stopping.is_set))
 
 
 @app.task
@@ -173,9 +271,12 @@ async def announce_lineage():
 
 @app.on_before_shutdown.connect
 async def save_model(app, **kwargs):
-    if scorer.checkpoint():
-        log.info("checkpointed %s v%s after %d labels", scorer.model.name, scorer.model.version,
-                 scorer.model.n_learned)
+    for which in (scorer, challenger):
+        if which is not None and which.checkpoint():
+            log.info("checkpointed %s v%s after %d labels", which.model.name, which.model.version,
+                     which.model.n_learned)
+    metrics_sink.flush()
+    stopping.set()
 
 
 @app.page("/stats/")
@@ -186,4 +287,5 @@ async def stats(web, request):
         "counters": counters,
         "awaiting_label": len(awaiting_label),
         "figures": scorer.monitor.figures(),
+        "versions": {name: monitor.figures() for name, monitor in monitors().items()},
     })

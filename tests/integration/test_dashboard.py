@@ -1,0 +1,75 @@
+"""The live dashboard in a real headless Chromium (Debian's package) while a stream runs.
+
+The page is loaded twice during the feed: once for its DOM after the scripts
+ran (``--dump-dom``), once for a screenshot kept in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+
+import pytest
+
+from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from mlstream.settings import REPO_ROOT
+from mlstream.topics import init
+from producers.datasets import examples, source_name
+from producers.feed import KafkaFeedSink, play
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHARTS = ("chart-throughput", "chart-latency", "chart-quality", "chart-coverage", "chart-predictions")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    done = subprocess.run(["bash", str(REPO_ROOT / "infra" / "chromium.sh")], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def run_chromium(chromium: str, profile, *args: str) -> subprocess.CompletedProcess:
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+               "--window-size=1400,1000", "--virtual-time-budget=6000", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_the_dashboard_draws_live_data_while_a_stream_runs(services, isolated, chromium, tmp_path):
+    init(isolated, say=lambda _: None)
+    log_path = isolated.state_dir / "app.log"
+    app = start_app(isolated, log_path)
+    try:
+        wait_for_app(isolated, app, log_path)
+        # A paced feed keeps the stream running while the browser looks.
+        feed = threading.Thread(target=play, args=(examples("phishing"), KafkaFeedSink(isolated)), kwargs=dict(
+            dataset="phishing", source=source_name("phishing"), rate=100, label_delay_s=0.5, progress=lambda _: None),
+            daemon=True)
+        feed.start()
+        wait_for(lambda: (app_stats(isolated) or {"counters": {"labels_in": 0}})["counters"]["labels_in"] > 300,
+                 120, "labels to arrive")
+        url = f"http://localhost:{isolated.web_port}/dashboard/"
+        dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        ARTIFACTS.mkdir(exist_ok=True)
+        screenshot = ARTIFACTS / "dashboard.png"
+        shot = run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
+        assert shot.returncode == 0, shot.stderr[-2000:]
+        assert feed.is_alive(), "the feed ended before the browser looked: the stream must still run"
+        feed.join(60)
+    finally:
+        stop_app(app)
+
+    html = dom.stdout
+    for chart in CHARTS:
+        match = re.search(rf'id="{chart}"[^>]*data-points="(\d+)"', html) or \
+            re.search(rf'data-points="(\d+)"[^>]*id="{chart}"', html)
+        assert match, f"{chart} not found in the rendered page"
+        assert int(match.group(1)) > 0, f"{chart} holds no data"
+    assert "logistic_regression v1 rolling_accuracy" in html  # the quality chart's legend names the version
+    assert "deploy-marker" in html
+    assert "updated " in html and "records in" in html
+    assert screenshot.exists() and screenshot.stat().st_size > 10_000

@@ -23,7 +23,7 @@ from mlstream.model_store import FolderModelStore
 from mlstream.monitoring import Alert
 from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
 from mlstream.settings import Settings
-from stream_app.lineage import emit_startup_lineage
+from stream_app.lineage import LineageReporter
 from stream_app.dashboard import LiveHistory
 from stream_app.scorer import StreamScorer, now_ms
 from stream_app.web import WebViews
@@ -263,10 +263,20 @@ async def materialize_metrics():
                                                                                should_stop=stopping.is_set))
 
 
+lineage = LineageReporter(settings, registry)
+LINEAGE_POLL_S = 10.0
+
+
 @app.task
 async def announce_lineage():
-    # Blocking (registry look-ups, a producer flush) but once, at start: run it off the loop.
-    await asyncio.get_running_loop().run_in_executor(None, emit_startup_lineage, settings, registry)
+    # Blocking (registry look-ups, a producer flush): run it off the loop.
+    await asyncio.get_running_loop().run_in_executor(None, lineage.poll)
+
+
+@app.timer(interval=LINEAGE_POLL_S)
+async def follow_lineage_config():
+    """Report the lineage again when `mlstream config put lineage ...` stores a new version."""
+    await asyncio.get_running_loop().run_in_executor(None, lineage.poll)
 
 
 @app.on_before_shutdown.connect

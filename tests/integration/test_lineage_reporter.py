@@ -1,0 +1,66 @@
+"""The stream app's lineage: reported at start, again for each new lineage config version in the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from mlstream.config_store import SchemaRegistryConfigStore
+from mlstream.lineage.service import LineageService
+from mlstream.serde import registry_client
+from mlstream.topics import init
+from stream_app.lineage import LINEAGE_CONFIG, LineageReporter
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def wait_until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
+    settings = dataclasses.replace(isolated, lineage_port=free_port())
+    init(settings, say=lambda line: None)
+    service = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
+    try:
+        registry = registry_client(settings.schema_registry_url)
+        store = SchemaRegistryConfigStore(registry, settings.topics.prefix)
+        reporter = LineageReporter(settings, registry)
+        graph = service.graph
+        process_qn = f"{settings.app_id}@{settings.atlas_namespace}"
+
+        assert reporter.poll() is True  # no config yet: the app's own lineage
+        wait_until(lambda: graph.find(process_qn))
+        assert reporter.poll() is False
+
+        records = settings.topics.records
+        store.put(LINEAGE_CONFIG, f"""{settings.model}:
+  owner: alice
+  kafka_topics: [{{topic: {records}, version: 1}}]
+  hive_table_qualified_names: ["default.history@cm"]
+  features: [a, b]
+  splits: {{train: 0.8, test: 0.2}}
+""")
+        assert reporter.poll() is True  # the new version, without a restart
+        build_qn = f"crn:mlstream:ml:local:model/{settings.model}/build/{settings.model_version}"
+        wait_until(lambda: graph.find(build_qn))
+        build = graph.find(build_qn)[0]
+        upstream = graph.lineage(graph.find(process_qn)[0]["guid"], "INPUT", 3)
+        names = {h["attributes"]["qualifiedName"] for h in upstream["guidEntityMap"].values()}
+        assert {build_qn, "default.history@cm", f"{records}@primary", f"{build_qn}/train"} <= names
+        assert graph.entity(build["guid"])["entity"]["attributes"]["metadata"]["owner"] == "alice"
+
+        store.put(LINEAGE_CONFIG, f"{settings.model}:\n  kafka_topics: [{{topic: no.such.topic}}]\n")
+        assert reporter.poll() is True  # a bad config: logged; the app's own lineage still goes out
+        assert reporter.config_version == 2
+        assert graph.rejected() == []
+    finally:
+        service.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from mlstream.errors import UserError
 from mlstream.settings import DEFAULTS, Settings
@@ -52,9 +53,13 @@ def cmd_init(args, settings: Settings) -> int:
 
 
 def cmd_produce(args, settings: Settings) -> int:
+    from mlstream.lineage.feeds import FeedLineage
     from producers.datasets import examples, source_name
     from producers.feed import KafkaFeedSink, play
 
+    lineage = FeedLineage(settings, source=source_name(args.dataset), seed=args.seed,
+                          started_at_ms=time.time_ns() // 1_000_000, warn=lambda line: print(line, file=sys.stderr))
+    lineage.start()
     stats = play(
         examples(args.dataset, seed=args.seed, drift_at=args.drift_at),
         KafkaFeedSink(settings),
@@ -66,6 +71,7 @@ def cmd_produce(args, settings: Settings) -> int:
         limit=args.records,
         progress=lambda line: print(line, file=sys.stderr),
     )
+    lineage.finish(stats.records)
     if args.json:
         print(json.dumps(vars(stats) | {"records_per_second": stats.records_per_second}))
     return 0
@@ -117,6 +123,31 @@ def cmd_config(args, settings: Settings) -> int:
     elif args.action == "rollback":
         version = config_store.rollback(store, args.name, args.version)
         print(f"{args.name}: version {version} now holds the text of version {args.version}")
+    return 0
+
+
+def cmd_lineage(args, settings: Settings) -> int:
+    from mlstream.lineage import views
+
+    if args.action == "serve":
+        from mlstream.lineage.service import LineageService
+
+        service = LineageService(settings, host=args.host).start()
+        print(f"lineage service: Atlas REST v2 at {service.url}/api/atlas, reading {settings.topics.atlas_hook}, "
+              f"graph in {settings.state_dir / 'lineage' / 'lineage.db'}", flush=True)
+        try:
+            while True:
+                time.sleep(30)
+                print(f"lineage service: {service.consumer.applied} notifications applied, "
+                      f"{service.consumer.rejected} rejected", file=sys.stderr, flush=True)
+        finally:
+            service.stop()
+    client = views.atlas_client(settings)
+    if args.action == "show":
+        print(views.show(client, args.entity, settings.atlas_namespace, depth=args.depth))
+    elif args.action == "who":
+        result = views.who(client, args.dataset, settings.atlas_namespace)
+        print(json.dumps(result, indent=2) if args.json else views.format_who(result))
     return 0
 
 
@@ -186,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = config_sub.add_parser("rollback", help="store the text of VERSION again as the newest version")
     rollback.add_argument("name")
     rollback.add_argument("version", type=int)
+
+    lineage = add("lineage", cmd_lineage, "Atlas lineage: the embedded lineage service, graphs, who used a dataset")
+    lineage_sub = lineage.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = lineage_sub.add_parser("serve", help="consume ATLAS_HOOK into an embedded graph and serve Atlas REST v2 "
+                                   "on MLSTREAM_LINEAGE_PORT (for when there is no Atlas)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    show = lineage_sub.add_parser("show", help="print the upstream and downstream graph of an entity (a guid, "
+                                  "type:qualifiedName, or a qualifiedName/topic such as mlstream.predictions)")
+    show.add_argument("entity")
+    show.add_argument("--depth", type=int, default=5, help="processes to follow each way (default: %(default)s)")
+    who = lineage_sub.add_parser("who", help="list the processes that produced and consumed a dataset, and when")
+    who.add_argument("dataset")
+    who.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 

@@ -314,3 +314,32 @@ def ml_train_build_process(build: Mapping[str, Any], inputs: Sequence[Mapping[st
     return {"typeName": ML_TRAIN_BUILD_PROCESS, "guid": guid, "attributes": attributes,
             "relationshipAttributes": {"inputs": [reference_to(d, PROCESS_INPUTS) for d in inputs],
                                        "outputs": [reference_to(build, PROCESS_OUTPUTS)]}}
+
+
+# ----- feeds: a source dataset played into topics (mlstream_typedefs.json) -------------------
+
+SOURCE_DATASET = "mlstream_source_dataset"
+FEED_PROCESS = "mlstream_feed_process"
+
+
+def source_dataset(source: str, namespace: str = DEFAULT_NAMESPACE, *, guid: str, seed: int | None = None) -> Entity:
+    """A ``mlstream_source_dataset``: ``<source>@<namespace>``, e.g. ``river/phishing@primary``."""
+    attributes: dict[str, Any] = {"qualifiedName": f"{source}@{namespace}", "name": source, "source": source}
+    if seed is not None:
+        attributes["seed"] = seed
+    return {"typeName": SOURCE_DATASET, "guid": guid, "attributes": attributes}
+
+
+def feed_process(source: Mapping[str, Any], outputs: Sequence[Mapping[str, Any]], records_topic: str,
+                 namespace: str = DEFAULT_NAMESPACE, *, guid: str, started_at_ms: int | None = None,
+                 records_sent: int | None = None) -> Entity:
+    """A ``mlstream_feed_process``: ``<source>-><records topic>@<namespace>``, one per source and topic."""
+    name = f"{source['attributes']['source']}->{records_topic}"
+    attributes: dict[str, Any] = {"qualifiedName": f"{name}@{namespace}", "name": name}
+    if started_at_ms is not None:
+        attributes["startedAt"] = started_at_ms
+    if records_sent is not None:
+        attributes["recordsSent"] = records_sent
+    return {"typeName": FEED_PROCESS, "guid": guid, "attributes": attributes, "relationshipAttributes": {
+        "inputs": [reference_to(source, PROCESS_INPUTS)],
+        "outputs": [reference_to(dataset, PROCESS_OUTPUTS) for dataset in outputs]}}

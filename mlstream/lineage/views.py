@@ -1,0 +1,140 @@
+"""What ``mlstream lineage show | who`` print, read over Atlas REST v2 with the official client.
+
+The same code reads a real Atlas (``MLSTREAM_ATLAS_URL``) or the embedded lineage service
+(``http://127.0.0.1:$MLSTREAM_LINEAGE_PORT``), so what it shows is what any Atlas client sees.
+An entity is named by its guid, ``type:qualifiedName``, or a qualifiedName or topic name alone
+(the ``@<namespace>`` suffix may be left out).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from mlstream.errors import UserError
+
+#: Types tried, in order, for a name given without a type.
+SEARCHED_TYPES = ("kafka_topic", "mlstream_stream_process", "mlstream_feed_process", "mlstream_source_dataset",
+                  "ml_model_build", "ml_model_train_build_process", "ml_model_deployment", "hive_table",
+                  "spark_table", "aws_s3_v2_directory", "avro_schema")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def atlas_client(settings):
+    from apache_atlas.client.base_client import AtlasClient
+
+    url = settings.atlas_url or f"http://127.0.0.1:{settings.lineage_port}"
+    return AtlasClient(url, ("admin", "admin"))
+
+
+def _call(client, func, *args):
+    from apache_atlas.exceptions import AtlasServiceException
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    try:
+        return func(*args)
+    except AtlasServiceException as err:
+        if " 404" in str(err) or "status 404" in str(err):
+            return None
+        raise UserError(f"Atlas at {client.host}: {err}") from err
+    except RequestsConnectionError as err:
+        raise UserError(f"no lineage service at {client.host}: start it with 'mlstream lineage serve' "
+                        f"or set MLSTREAM_ATLAS_URL") from err
+
+
+def find_entity(client, name: str, namespace: str) -> dict:
+    """The entity (attributes, guid, typeName, status, times) that ``name`` denotes."""
+    if _GUID.match(name):
+        found = _call(client, client.entity.get_entity_by_guid, name)
+        if found:
+            return dict(found.entity)
+    type_name, sep, rest = name.partition(":")
+    candidates = [(type_name, rest)] if sep and not name.startswith("crn:") else \
+        [(t, name) for t in SEARCHED_TYPES]
+    for type_name, qualified_name in candidates:
+        for qn in (qualified_name, f"{qualified_name.lower()}@{namespace}"):
+            found = _call(client, client.entity.get_entity_by_attribute, type_name, {"qualifiedName": qn})
+            if found:
+                return dict(found.entity)
+    raise UserError(f"no entity {name!r} in the lineage at {client.host}; give a guid, 'type:qualifiedName' "
+                    f"or a qualifiedName such as mlstream.records@{namespace}")
+
+
+def _label(header: Mapping[str, Any]) -> str:
+    status = "" if header.get("status", "ACTIVE") == "ACTIVE" else f"  [{header['status']}]"
+    return f"{header['typeName']} {header['attributes']['qualifiedName']}{status}"
+
+
+def show(client, name: str, namespace: str, depth: int = 5) -> str:
+    """The upstream and downstream graph of an entity as indented text."""
+    base = find_entity(client, name, namespace)
+    info = _call(client, client.lineage.get_lineage_info, base["guid"], "BOTH", depth)
+    headers = {guid: dict(h) for guid, h in (info.guidEntityMap or {}).items()}
+    headers.setdefault(base["guid"], {"typeName": base["typeName"], "status": base.get("status", "ACTIVE"),
+                                      "attributes": base["attributes"]})
+    upstream: dict[str, list[str]] = {}
+    downstream: dict[str, list[str]] = {}
+    for relation in info.relations or []:
+        upstream.setdefault(relation.toEntityId, []).append(relation.fromEntityId)
+        downstream.setdefault(relation.fromEntityId, []).append(relation.toEntityId)
+    lines = [_label(headers[base["guid"]])]
+    for title, edges, arrow in (("upstream (where it comes from)", upstream, "<-"),
+                                ("downstream (where it goes)", downstream, "->")):
+        lines.append(f"{title}:")
+        body = _tree(base["guid"], edges, headers, arrow, "  ", {base["guid"]})
+        lines += body or ["  (none)"]
+    return "\n".join(lines)
+
+
+def _tree(guid: str, edges, headers, arrow: str, indent: str, seen: set) -> list[str]:
+    lines = []
+    for other in sorted(edges.get(guid, []), key=lambda g: _label(headers[g])):
+        if other in seen:
+            lines.append(f"{indent}{arrow} {_label(headers[other])} (see above)")
+            continue
+        lines.append(f"{indent}{arrow} {_label(headers[other])}")
+        lines += _tree(other, edges, headers, arrow, indent + "   ", seen | {other})
+    return lines
+
+
+def who(client, name: str, namespace: str) -> dict:
+    """The processes that produced and consumed a dataset, with when they were seen."""
+    base = find_entity(client, name, namespace)
+    info = _call(client, client.lineage.get_lineage_info, base["guid"], "BOTH", 1)
+    result: dict[str, Any] = {"dataset": f"{base['typeName']} {base['attributes']['qualifiedName']}",
+                              "producers": [], "consumers": []}
+    for relation in info.relations or []:
+        if relation.toEntityId == base["guid"]:
+            role, process_guid = "producers", relation.fromEntityId
+        elif relation.fromEntityId == base["guid"]:
+            role, process_guid = "consumers", relation.toEntityId
+        else:
+            continue
+        process = dict(_call(client, client.entity.get_entity_by_guid, process_guid).entity)
+        attributes = process["attributes"]
+        result[role].append({
+            "process": f"{process['typeName']} {attributes['qualifiedName']}", "status": process.get("status"),
+            "first_seen": _iso(process.get("createTime")), "last_seen": _iso(process.get("updateTime")),
+            "started": _iso(attributes.get("startedAt")), "user": process.get("updatedBy") or attributes.get("userName"),
+        })
+    return result
+
+
+def format_who(result: Mapping[str, Any]) -> str:
+    lines = [result["dataset"]]
+    for role in ("producers", "consumers"):
+        lines.append(f"{role}:")
+        for p in result[role]:
+            lines.append(f"  {p['process']}  status={p['status']}  first seen {p['first_seen']}, "
+                         f"last seen {p['last_seen']}" + (f", started {p['started']}" if p["started"] else ""))
+        if not result[role]:
+            lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def _iso(epoch_ms) -> str | None:
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

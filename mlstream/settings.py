@@ -34,6 +34,8 @@ DEFAULTS: dict[str, str] = {
     "MLSTREAM_CHALLENGER_VERSION": "1",
     "MLSTREAM_ATLAS_URL": "",
     "MLSTREAM_LINEAGE_PORT": "21000",
+    "MLSTREAM_MODEL_STORE": "",
+    "MLSTREAM_S3_ENDPOINT_URL": "",
 }
 
 
@@ -84,6 +86,14 @@ class Topics:
     def alerts(self) -> str:
         return f"{self.prefix}alerts"
 
+    @property
+    def model_registry(self) -> str:
+        return f"{self.prefix}model-registry"
+
+    @property
+    def deployments(self) -> str:
+        return f"{self.prefix}deployments"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -106,6 +116,8 @@ class Settings:
     challenger_version: str = "1"
     atlas_url: str = ""  # an Atlas server (http://host:21000): lineage goes over REST v2; empty: ATLAS_HOOK topic
     lineage_port: int = 21000  # `mlstream lineage serve`, the embedded Atlas REST subset
+    model_store: str = ""  # where checkpoints and build snapshots live: s3://bucket/prefix or a folder; empty: <state_dir>/models
+    s3_endpoint_url: str = ""  # an S3-compatible service other than AWS (MinIO, S3Proxy); credentials the boto3 way
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -132,6 +144,8 @@ class Settings:
             challenger_version=env("MLSTREAM_CHALLENGER_VERSION"),
             atlas_url=env("MLSTREAM_ATLAS_URL"),
             lineage_port=int(env("MLSTREAM_LINEAGE_PORT")),
+            model_store=env("MLSTREAM_MODEL_STORE"),
+            s3_endpoint_url=env("MLSTREAM_S3_ENDPOINT_URL"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -157,6 +171,8 @@ class Settings:
             "MLSTREAM_CHALLENGER_VERSION": self.challenger_version,
             "MLSTREAM_ATLAS_URL": self.atlas_url,
             "MLSTREAM_LINEAGE_PORT": str(self.lineage_port),
+            "MLSTREAM_MODEL_STORE": self.model_store,
+            "MLSTREAM_S3_ENDPOINT_URL": self.s3_endpoint_url,
         }
 
     @property

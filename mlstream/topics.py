@@ -43,6 +43,10 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.metrics, 1, "metric"),
         TopicSpec(t.dead_letters, 1, "dead_letter", {"retention.ms": THIRTY_DAYS_MS}),
         TopicSpec(t.alerts, 1, "alert"),
+        # Model registry metadata: the latest value per key (a model, build or deployment CRN) is the truth.
+        TopicSpec(t.model_registry, 1, None, {"cleanup.policy": "compact"}),
+        # Deployment commands to the stream apps and their outcomes, in order: one partition.
+        TopicSpec(t.deployments, 1, None),
         # Split Atlas hook messages must stay in order: one partition, as Atlas creates it.
         TopicSpec(t.atlas_hook, 1, None),
         # Record linkage: one partition, so one worker sees every record and the whole blocking

@@ -78,13 +78,15 @@ def build_metadata(model: ModelLineage) -> dict[str, str]:
 
 
 def model_build_notification(model: ModelLineage, build_version: int, namespace: str, *, bootstrap_servers: str,
-                             existing_topics: set[str], schema_lookup: SchemaLookup, user: str) -> dict:
+                             existing_topics: set[str], schema_lookup: SchemaLookup, user: str,
+                             extra_metadata: dict[str, str] | None = None, created_at_ms: int | None = None) -> dict:
     """One ENTITY_CREATE_V2: the model's datasets -> ml_model_train_build_process -> ml_model_build."""
     guids = e.negative_guids()
     datasets, referred = dataset_entities(model, namespace, bootstrap_servers=bootstrap_servers,
                                           existing_topics=existing_topics, schema_lookup=schema_lookup, guids=guids)
     build = e.ml_model_build(build_crn(model.name, str(build_version)), model.name, build_version,
-                             guid=next(guids), metadata=build_metadata(model))
+                             guid=next(guids), metadata=build_metadata(model) | (extra_metadata or {}),
+                             create_time_ms=created_at_ms)
     process = e.ml_train_build_process(build, datasets, user=user, guid=next(guids), owner=model.owner,
                                        description=model.description)
     return entity_create_v2([process], [build, *datasets, *referred], user=user)

@@ -2,8 +2,8 @@
 
 The same code reads a real Atlas (``MLSTREAM_ATLAS_URL``) or the embedded lineage service
 (``http://127.0.0.1:$MLSTREAM_LINEAGE_PORT``), so what it shows is what any Atlas client sees.
-An entity is named by its guid, ``type:qualifiedName``, or a qualifiedName or topic name alone
-(the ``@<namespace>`` suffix may be left out).
+An entity is named by its guid, ``type:qualifiedName``, ``<model>/<build version>``, or a
+qualifiedName or topic name alone (the ``@<namespace>`` suffix may be left out).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlstream.errors import UserError
+from mlstream.identifiers import build_crn
 
 #: Types tried, in order, for a name given without a type.
 SEARCHED_TYPES = ("kafka_topic", "mlstream_stream_process", "mlstream_feed_process", "mlstream_source_dataset",
                   "ml_model_build", "ml_model_train_build_process", "ml_model_deployment", "hive_table",
                   "spark_table", "aws_s3_v2_directory", "avro_schema")
+_BUILD = re.compile(r"^([^/:@\s]+)/(\d+)$")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -50,6 +52,9 @@ def find_entity(client, name: str, namespace: str) -> dict:
         found = _call(client, client.entity.get_entity_by_guid, name)
         if found:
             return dict(found.entity)
+    build = _BUILD.match(name)
+    if build:  # <model>/<version>: that model's build
+        name = f"ml_model_build:{build_crn(build.group(1), build.group(2))}"
     type_name, sep, rest = name.partition(":")
     candidates = [(type_name, rest)] if sep and not name.startswith("crn:") else \
         [(t, name) for t in SEARCHED_TYPES]
@@ -58,8 +63,8 @@ def find_entity(client, name: str, namespace: str) -> dict:
             found = _call(client, client.entity.get_entity_by_attribute, type_name, {"qualifiedName": qn})
             if found:
                 return dict(found.entity)
-    raise UserError(f"no entity {name!r} in the lineage at {client.host}; give a guid, 'type:qualifiedName' "
-                    f"or a qualifiedName such as mlstream.records@{namespace}")
+    raise UserError(f"no entity {name!r} in the lineage at {client.host}; give a guid, 'type:qualifiedName', "
+                    f"<model>/<build version> or a qualifiedName such as mlstream.records@{namespace}")
 
 
 def _label(header: Mapping[str, Any]) -> str:

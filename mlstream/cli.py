@@ -148,6 +148,27 @@ def cmd_lineage(args, settings: Settings) -> int:
     elif args.action == "who":
         result = views.who(client, args.dataset, settings.atlas_namespace)
         print(json.dumps(result, indent=2) if args.json else views.format_who(result))
+    elif args.action == "reproduce":
+        from mlstream import builds
+
+        manifest = (builds.BuildManifest.from_json(open(args.manifest, encoding="utf-8").read()) if args.manifest
+                    else builds.manifest_from_lineage(client, args.build, settings.atlas_namespace))
+        report = builds.reproduce(settings, manifest, args.out)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        for split, files in report.items():
+            print(f"{split:10} " + "  ".join(f"{name} {r['bytes']} bytes sha256 {r['sha256'][:12]} "
+                                             f"{'= build' if r['matches'] else 'DIFFERS'}" for name, r in files.items()))
+        print(f"{manifest.model} v{manifest.version}: every split reproduced byte for byte in {args.out}")
+    return 0
+
+
+def cmd_train(args, settings: Settings) -> int:
+    from mlstream import builds
+
+    manifest = builds.run_build(settings, model=args.model, spec=args.spec or args.model, version=args.version,
+                                say=lambda line: print(line, file=sys.stderr))
+    print(manifest.to_json() if args.json else builds.manifest_path(settings, args.model, args.version))
     return 0
 
 
@@ -230,6 +251,22 @@ def build_parser() -> argparse.ArgumentParser:
     who = lineage_sub.add_parser("who", help="list the processes that produced and consumed a dataset, and when")
     who.add_argument("dataset")
     who.add_argument("--json", action="store_true", help="print JSON")
+    reproduce = lineage_sub.add_parser("reproduce", help="write out the exact train/validation/test records of a "
+                                       "model build (its CRN or <model>/<version>) and check them against its manifest")
+    reproduce.add_argument("build")
+    reproduce.add_argument("--out", required=True, help="folder for <split>/records.bin, labels.bin, order.txt")
+    reproduce.add_argument("--manifest", default=None, help="read the build manifest from this file, not the lineage")
+    reproduce.add_argument("--json", action="store_true", help="also print the per-file report as JSON")
+
+    import models
+
+    train = add("train", cmd_train, "train a model build on what the records and labels topics hold now, with "
+                "exact offset ranges per split; saves the snapshot and reports ml_model_build lineage")
+    train.add_argument("--model", required=True, help="model name (its entry in the 'lineage' config gives "
+                       "features, sampling and splits)")
+    train.add_argument("--spec", default=None, choices=models.SPECS, help="model spec (default: the model name)")
+    train.add_argument("--version", type=int, required=True, help="build version")
+    train.add_argument("--json", action="store_true", help="print the build manifest as JSON")
     return parser
 
 

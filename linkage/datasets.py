@@ -42,6 +42,14 @@ class Dataset:
     true_pairs: set[frozenset[str]]  # pairs of record keys that are the same entity
     mode: str  # "link" (pairs across sources) or "dedupe" (any two records)
 
+    def head(self, n: int | None) -> "Dataset":
+        """The first ``n`` records and the true pairs among them."""
+        if n is None or n >= len(self.records):
+            return self
+        records = self.records[:n]
+        keys = {r.key for r in records}
+        return Dataset(self.name, records, {p for p in self.true_pairs if p <= keys}, self.mode)
+
     def possible_pairs(self) -> int:
         if self.mode == "dedupe":
             n = len(self.records)

@@ -6,7 +6,11 @@ decide, cluster, then file the record in the index so later records can find it.
 model keeps learning from every candidate pair and refits by EM on a schedule.
 
 State sits in mutable mappings handed in (dicts here, Faust tables in the app), so the
-same code runs in unit tests and in the stream.
+same code runs in unit tests and in the stream. Each record is stored once with its
+blocking keys; the blocking index (key -> records) is a view the linker builds from
+them when it starts and keeps up to date, so a restart rebuilds exactly the same index
+from the records table and no record costs one index write per key. Likewise record
+-> entity is a view of the entities mapping.
 
 >>> from linkage.config import LinkageConfig
 >>> config = LinkageConfig.from_file("febrl")
@@ -53,15 +57,13 @@ def split_key(key: str) -> tuple[str, str]:
 class LinkerState:
     """Where the linker keeps what must survive a restart."""
 
-    blocks: MutableMapping[str, list[str]]  # blocking key -> record keys
-    records: MutableMapping[str, dict]  # record key -> normalized fields
-    entity_of: MutableMapping[str, str]  # record key -> entity id
+    records: MutableMapping[str, dict]  # record key -> {"fields": normalized fields, "keys": blocking keys}
     entities: MutableMapping[str, dict]  # entity id -> records, creation order
     model: MutableMapping[str, dict]  # config name -> Fellegi-Sunter state
 
     @classmethod
     def in_memory(cls) -> "LinkerState":
-        return cls({}, {}, {}, {}, {})
+        return cls({}, {}, {})
 
 
 @dataclass
@@ -80,8 +82,12 @@ class Linker:
         self.config = config
         self.config_version = config_version
         self.state = state
-        self.index = BlockingIndex(state.blocks, config.max_block_size)
-        self.clusters = EntityClusters(state.entity_of, state.entities)
+        self.index = BlockingIndex({}, config.max_block_size)
+        for key, stored in state.records.items():  # in arrival order, so blocks keep the same records
+            self.index.add(key, stored["keys"])
+        # record -> entity is a view of the entities, rebuilt like the index
+        self.clusters = EntityClusters({r: e for e, v in state.entities.items() for r in v["records"]},
+                                       state.entities)
         saved = state.model.get(config.name)
         n_levels = [c.n_levels for c in config.comparisons]
         if saved is not None and saved["n_levels"] == n_levels:
@@ -119,17 +125,14 @@ class Linker:
             other_source, other_id = split_key(other)
             if config.mode == "link" and other_source == source:
                 continue
-            other_fields = self.state.records.get(other)
-            if other_fields is None:
-                continue
-            vector = compare(fields, other_fields, config.comparisons)
+            vector = compare(fields, self.state.records[other]["fields"], config.comparisons)
             self.model.observe(vector)
             scored.append((other, other_source, other_id, self.model.weight(vector),
                            self.model.probability(vector)))
         linked = self._decide(source, scored)
         updates = self.clusters.add(key, linked)
         self.index.add(key, keys)
-        self.state.records[key] = fields
+        self.state.records[key] = {"fields": fields, "keys": keys}
         self._maybe_refit()
 
         self.counters["records_linked"] += 1

@@ -126,6 +126,12 @@ def cmd_config(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_linkage(args, settings: Settings) -> int:
+    from stream_app.linkage_cli import run
+
+    return run(args, settings)
+
+
 def cmd_lineage(args, settings: Settings) -> int:
     from mlstream.lineage import views
 
@@ -267,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--spec", default=None, choices=models.SPECS, help="model spec (default: the model name)")
     train.add_argument("--version", type=int, required=True, help="build version")
     train.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+
+    from stream_app.linkage_cli import add_arguments as add_linkage_arguments
+
+    add_linkage_arguments(add("linkage", cmd_linkage, "record linkage over live feeds: produce person records, "
+                              "run the linkage app, evaluate it against a batch baseline"))
     return parser
 
 

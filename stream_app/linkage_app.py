@@ -1,0 +1,217 @@
+"""The linkage app: link records arriving on live feeds, as they arrive (a Faust app of its own).
+
+Run it with ``mlstream linkage app``; it runs beside the scorer under its own
+application id. One agent takes each record from the linkage records topic, hands it
+to the Kafka-free :class:`linkage.linker.Linker`, and sends the link event and the
+entity updates; ``/stats/`` shows the counters and latencies.
+
+Co-partitioning. Records of one entity arrive under different keys (their own ids),
+while the blocking index is keyed by blocking key: a record must meet every earlier
+record sharing any of its keys. The linkage topics have one partition, so one worker
+holds the whole index and sees every record in order. That is enough for the goal
+(thousands of records/s on one worker); scaling out would repartition each record by
+each blocking key through an internal topic, compare there, and gather the candidate
+scores per record in a second stage.
+
+State. Every record is kept once, with its blocking keys, in the changelog-backed
+table ``linkage-records``; the blocking index (key -> records) is rebuilt from that
+table when the worker starts and updated in memory as records arrive, so a restart
+finds the same index. Keeping the index itself as a table (one changelog entry per
+blocking key per record, each rewriting a block) halved throughput when measured.
+Entities (id -> records) and the model are tables too; record -> entity is rebuilt
+from the entities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+import faust
+
+from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
+from mlstream.dead_letters import PROCESSING_FAILED, dead_letter
+from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
+from mlstream.settings import Settings
+from stream_app.linkage_lineage import emit_linkage_lineage
+from stream_app.linkage_settings import LinkageSettings, load_config
+
+log = logging.getLogger(__name__)
+
+settings = Settings.from_env()
+linkage_settings = LinkageSettings.from_env()
+topics = settings.topics
+config, config_version = load_config(linkage_settings.config, settings, linkage_settings.config_store_prefix)
+REGISTRY_RETRY_S = 2.0
+LATENCY_WINDOW = 10_000  # latest records the percentiles are taken over
+
+datadir = settings.state_dir / "faust" / linkage_settings.app_id
+datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+
+app = faust.App(
+    linkage_settings.app_id,
+    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+    store="memory://",  # tables are rebuilt from their changelog topics on restart
+    datadir=str(datadir),
+    web_port=linkage_settings.web_port,
+    topic_partitions=1,  # see "Co-partitioning" above
+    topic_replication_factor=1,
+    key_serializer="raw",
+    value_serializer="raw",  # values are Confluent-framed Avro, decoded by our codecs
+    consumer_auto_offset_reset="earliest",
+    # Each record writes a few changelog entries and events: let them share produce requests.
+    producer_linger_ms=5,
+)
+# aiokafka and Faust log every send at debug level; building those records costs more than the send.
+for noisy in ("aiokafka", "faust"):
+    logging.getLogger(noisy).setLevel(logging.INFO)
+
+records_topic = app.topic(topics.linkage_records)
+links_topic = app.topic(topics.links)
+entities_topic = app.topic(topics.entity_updates)
+dead_letters_topic = app.topic(topics.dead_letters)
+
+
+def _table(name: str, help_text: str):
+    return app.Table(name, default=None, partitions=1, key_type=str, help=help_text)
+
+
+state = LinkerState(
+    records=_table("linkage-records", "record key -> normalized fields and blocking keys (the index's source)"),
+    entities=_table("linkage-entities", "entity id -> records and creation order"),
+    model=_table("linkage-model", "config name -> Fellegi-Sunter parameters and vector counts"),
+)
+
+registry = registry_client(settings.schema_registry_url)
+codecs = {
+    "records": TopicCodec.for_topic(registry, topics.linkage_records, "linkage_record"),
+    "links": TopicCodec.for_topic(registry, topics.links, "link_event"),
+    "entities": TopicCodec.for_topic(registry, topics.entity_updates, "entity_update"),
+    "dead_letters": TopicCodec.for_topic(registry, topics.dead_letters, "dead_letter"),
+}
+counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0}
+processing_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+end_to_end_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+_linker: Linker | None = None
+
+
+def linker() -> Linker:
+    # Built on the first record, when the tables have been recovered from their changelogs.
+    global _linker
+    if _linker is None:
+        _linker = Linker(config, config_version, state)
+        log.info("linker ready: config %s %s, %d records indexed, model fitted %d times",
+                 config.name, config_version, len(state.records), _linker.model.n_fits)
+    return _linker
+
+
+async def decode(codec: TopicCodec, message) -> dict | None:
+    """Decode a message value, or dead-letter it and return None; wait out a registry outage."""
+    while True:
+        try:
+            return codec.decode(message.value)
+        except UndecodableValue as err:
+            await send_dead_letter(message, err.kind, err.message)
+            return None
+        except Exception as err:
+            log.warning("registry unavailable while decoding %s[%s]@%s (%s); retrying in %ss",
+                        message.topic, message.partition, message.offset, err, REGISTRY_RETRY_S)
+            await asyncio.sleep(REGISTRY_RETRY_S)
+
+
+async def send_dead_letter(message, error_type: str, error_message: str) -> None:
+    letter = dead_letter(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
+                         message.key, message.value, message.headers, error_type, error_message,
+                         linkage_settings.app_id)
+    await dead_letters_topic.send(key=message.key, value=codecs["dead_letters"].encode(letter))
+    counters["dead_letters"] += 1
+    log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error_type)
+
+
+def entity_update(update: dict, now_ms: int) -> dict:
+    source, record_id = split_key(update["record_key"])
+    return {
+        "entity_id": update["entity_id"],
+        "change": update["change"],
+        "source": source,
+        "record_id": record_id,
+        "merged_from": update["merged_from"],
+        "records": [dict(zip(("source", "record_id"), split_key(k))) for k in update["record_keys"]],
+        "config_name": config.name,
+        "updated_at": now_ms,
+    }
+
+
+@app.agent(records_topic)
+async def link(stream):
+    async for event in stream.events():
+        arrived = time.perf_counter()
+        message = event.message
+        counters["records_in"] += 1
+        record = await decode(codecs["records"], message)
+        if record is None:
+            continue
+        try:
+            outcome = linker().process(record["source"], record["record_id"], record["fields"])
+            if outcome.rejected == DUPLICATE_RECORD:
+                continue  # a replay (at-least-once delivery, or a feed sent twice): already linked
+            if outcome.rejected is not None:
+                await send_dead_letter(message, outcome.rejected,
+                                       f"{outcome.rejected}: source {record['source']!r}, record "
+                                       f"{record['record_id']!r} (config {config.name} {config_version})")
+                continue
+            link_event = outcome.event | {
+                "input_topic": message.topic,
+                "input_partition": message.partition,
+                "input_offset": message.offset,
+                "event_time": epoch_ms(record["event_time"]),
+                "processing_ms": 0.0,
+            }
+            updates = [codecs["entities"].encode(entity_update(u, link_event["linked_at"]))
+                       for u in outcome.entity_updates]
+            link_event["processing_ms"] = (time.perf_counter() - arrived) * 1000
+            value = codecs["links"].encode(link_event)
+        except Exception as err:  # a record the linker cannot take must not stop the stream
+            log.exception("linking %s[%s]@%s failed", message.topic, message.partition, message.offset)
+            await send_dead_letter(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
+            continue
+        await links_topic.send(key=message.key, value=value)
+        for update, encoded in zip(outcome.entity_updates, updates):
+            await entities_topic.send(key=update["entity_id"].encode(), value=encoded)
+        counters["links_out"] += 1
+        counters["entity_updates_out"] += len(updates)
+        processing_ms.append(link_event["processing_ms"])
+        end_to_end_ms.append(link_event["linked_at"] - link_event["event_time"])
+
+
+def percentile(values, q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@app.task
+async def announce_lineage():
+    # Blocking (registry look-ups, a producer flush) but once, at start: run it off the loop.
+    await asyncio.get_running_loop().run_in_executor(
+        None, emit_linkage_lineage, settings, linkage_settings.app_id, registry, config, config_version)
+
+
+@app.page("/stats/")
+async def stats(web, request):
+    current = _linker
+    return web.json({
+        "app_id": linkage_settings.app_id,
+        "config": {"name": config.name, "version": config_version, "source": linkage_settings.config},
+        "counters": counters,
+        "linker": dict(current.counters) if current else {},
+        "model": {"fits": current.model.n_fits, "prior_match": current.model.prior_match,
+                  "pairs_observed": current.model.n_observed} if current else None,
+        "records_indexed": len(state.records),
+        "entities": len(state.entities),
+        "processing_ms": {"p50": percentile(processing_ms, 0.5), "p99": percentile(processing_ms, 0.99)},
+        "end_to_end_ms": {"p50": percentile(end_to_end_ms, 0.5), "p99": percentile(end_to_end_ms, 0.99)},
+    })

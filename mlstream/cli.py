@@ -132,6 +132,12 @@ def cmd_linkage(args, settings: Settings) -> int:
     return run(args, settings)
 
 
+def cmd_models(args, settings: Settings) -> int:
+    from mlstream.model_registry.cli import run
+
+    return run(args, settings)
+
+
 def cmd_lineage(args, settings: Settings) -> int:
     from mlstream.lineage import views
 
@@ -273,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--spec", default=None, choices=models.SPECS, help="model spec (default: the model name)")
     train.add_argument("--version", type=int, required=True, help="build version")
     train.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+
+    from mlstream.model_registry.cli import add_arguments as add_models_arguments
+
+    add_models_arguments(add("models", cmd_models, "model registry: builds (trained snapshots), hot deploy, "
+                             "rollback (redeploy) and rebuild"))
 
     from stream_app.linkage_cli import add_arguments as add_linkage_arguments
 

@@ -156,9 +156,10 @@ async def score(stream):
         record = await decode(codecs["records"], message)
         if record is None:
             continue
+        serving = scorer  # one build per record, even if stream_app.deployments swaps it during an await
         try:
-            prediction, pending = scorer.score(record, message.topic, message.partition, message.offset,
-                                               epoch_ms(record["event_time"]), arrived)
+            prediction, pending = serving.score(record, message.topic, message.partition, message.offset,
+                                                epoch_ms(record["event_time"]), arrived)
             value = codecs["predictions"].encode(prediction)
         except Exception as err:  # a record the model cannot take must not stop the stream
             await send_dead_letter(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
@@ -166,10 +167,10 @@ async def score(stream):
         await predictions_topic.send(key=message.key, value=value)
         counters["predictions_out"] += 1
         web_views.observe_latency(prediction["latency_ms"])
-        live.on_prediction(prediction["scored_at"], f"{scorer.model.name} v{scorer.model.version}",
+        live.on_prediction(prediction["scored_at"], f"{serving.model.name} v{serving.model.version}",
                            prediction["predicted_label"], prediction["score"])
         if settings.prediction_metrics:
-            track_prediction(scorer, prediction)
+            track_prediction(serving, prediction)
         if challenger is not None:
             pending["shadow"] = shadow_score(record, message, arrived)
         early = early_labels.get(record["id"])
@@ -299,3 +300,7 @@ async def stats(web, request):
         "figures": scorer.monitor.figures(),
         "versions": {name: monitor.figures() for name, monitor in monitors().items()},
     })
+
+
+# Hot deploy and rollback from the deployments topic; it swaps `scorer` / `challenger` above.
+from stream_app import deployments  # noqa: E402,F401  (imported last: it uses this module's objects)

@@ -32,7 +32,7 @@ from mlstream.identifiers import build_crn, deployment_crn, model_crn
 from mlstream.metrics import MetricsTracker
 from mlstream.model_registry.control import (APPLIED, REFUSED, DeployRefused, check_deployable, deploy_command,
                                              outcome)
-from mlstream.model_registry.metadata_log import KafkaMetadataLog
+from mlstream.model_registry.metadata_log import KafkaMetadataLog, ensure_topics
 from mlstream.model_registry.records import CHAMPION, SHADOW, Build
 from mlstream.model_registry.registry import Registry
 from mlstream.model_registry.snapshots import load_snapshot
@@ -49,6 +49,7 @@ instance = f"{settings.app_id}-{uuid.uuid4().hex[:8]}"
 topics = settings.topics
 deployments_topic = app.topic(topics.deployments)
 snapshot_store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url)
+ensure_topics(settings)
 # Commands from now on are ours to apply; what came before is in the registry, read next.
 commands_from = end_offsets(settings.bootstrap_servers, topics.deployments)
 alerts_from = end_offsets(settings.bootstrap_servers, topics.alerts)

@@ -132,6 +132,70 @@ def cmd_linkage(args, settings: Settings) -> int:
     return run(args, settings)
 
 
+def cmd_metrics(args, settings: Settings) -> int:
+    from mlstream.metrics import open_store
+    from mlstream.metrics.report import format_record, format_rows, tail
+
+    store_url = args.store or settings.metrics_store_url
+    if args.action == "read":
+        store = open_store(store_url)
+        result = {"metrics": store.read(args.model_deployment_crn, args.start_timestamp_ms, args.end_timestamp_ms,
+                                        args.model_crn, args.model_build_crn)}
+        if args.limit:
+            result["metrics"] = result["metrics"][-args.limit:]
+        print(json.dumps(result, indent=2) if args.json else format_rows(result["metrics"]))
+        unmatched = store.unmatched_merges()
+        if unmatched and not args.json:
+            print(f"({unmatched} delayed metrics name a prediction uuid the store does not have (yet))", file=sys.stderr)
+    elif args.action == "tail":
+        tail(settings, lambda r: print(json.dumps(r, default=str) if args.json else format_record(r), flush=True),
+             from_beginning=args.from_beginning)
+    else:
+        from mlstream.metrics.materializer import materialize
+
+        stats = materialize(settings, open_store(store_url), until_caught_up=args.once,
+                            progress=lambda s: print(f"materialized: {vars(s)}", file=sys.stderr))
+        print(json.dumps(vars(stats)) if args.json else
+              f"read {stats.read}, stored {stats.stored}, duplicates skipped {stats.duplicates}, "
+              f"dead-lettered {stats.dead_lettered} into {store_url}")
+    return 0
+
+
+def cmd_experiments(args, settings: Settings) -> int:
+    from mlstream.metrics import KafkaMetricsSink, open_store
+    from mlstream.metrics.experiments import compare, format_comparison, run_experiment
+    from mlstream.metrics.materializer import materialize
+
+    store = open_store(args.store or settings.metrics_store_url)
+    if args.action == "run":
+        results = run_experiment(settings, args.name, args.spec, KafkaMetricsSink(settings), args.max_records,
+                                 say=lambda line: print(line, file=sys.stderr))
+        materialize(settings, store, until_caught_up=True)  # so `compare` sees the runs at once
+        runs = compare(store, args.name)
+        print(json.dumps(results, indent=2) if args.json else format_comparison(runs))
+    else:
+        runs = compare(store, args.name)
+        print(json.dumps(runs, indent=2) if args.json else format_comparison(runs))
+    return 0
+
+
+def cmd_bench(args, settings: Settings) -> int:
+    from mlstream.metrics.bench import bench_metrics
+
+    result = bench_metrics(settings, dataset=args.dataset, records=args.records,
+                           say=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for mode in ("off", "on"):
+            r = result[f"metrics_{mode}"]
+            print(f"metrics {mode:3}: {r['scoring_records_per_second']} predictions/s scoring, "
+                  f"{r['end_to_end_records_per_second']} records/s end to end (incl. labels)")
+        print(f"slowdown with metrics on: {result['scoring_slowdown_percent']}% scoring, "
+              f"{result['end_to_end_slowdown_percent']}% end to end")
+    return 0
+
+
 def cmd_models(args, settings: Settings) -> int:
     from mlstream.model_registry.cli import run
 
@@ -154,6 +218,11 @@ def cmd_lineage(args, settings: Settings) -> int:
                       f"{service.consumer.rejected} rejected", file=sys.stderr, flush=True)
         finally:
             service.stop()
+    if args.action == "stop":
+        from mlstream.lineage.service import stop_background
+
+        print("lineage service stopped" if stop_background(settings) else "no lineage service started by the demo")
+        return 0
     client = views.atlas_client(settings)
     if args.action == "show":
         print(views.show(client, args.entity, settings.atlas_namespace, depth=args.depth))
@@ -256,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = lineage_sub.add_parser("serve", help="consume ATLAS_HOOK into an embedded graph and serve Atlas REST v2 "
                                    "on MLSTREAM_LINEAGE_PORT (for when there is no Atlas)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    lineage_sub.add_parser("stop", help="stop the lineage service that 'mlstream demo' left running")
     show = lineage_sub.add_parser("show", help="print the upstream and downstream graph of an entity (a guid, "
                                   "type:qualifiedName, or a qualifiedName/topic such as mlstream.predictions)")
     show.add_argument("entity")
@@ -289,6 +359,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_linkage_arguments(add("linkage", cmd_linkage, "record linkage over live feeds: produce person records, "
                               "run the linkage app, evaluate it against a batch baseline"))
+
+    store_help = "metrics store: postgresql://... or a SQLite file (default: MLSTREAM_METRICS_STORE, else <state>/metrics/metrics.db)"
+    metrics = add("metrics", cmd_metrics, "CML-style model metrics: read them back, tail the metrics topic, "
+                  "materialize it into the store")
+    metrics_sub = metrics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    read = metrics_sub.add_parser("read", help="rows as read_metrics returns them (table, or --json in CML's shape)")
+    read.add_argument("--model-deployment-crn", help="only this deployment")
+    read.add_argument("--model-crn", help="only this model")
+    read.add_argument("--model-build-crn", help="only this build")
+    read.add_argument("--start-timestamp-ms", type=int, default=0, help="rows starting at or after (epoch ms)")
+    read.add_argument("--end-timestamp-ms", type=int, default=None, help="rows ending at or before (default: now)")
+    read.add_argument("--limit", type=int, default=None, help="only the last N rows")
+    read.add_argument("--store", help=store_help)
+    read.add_argument("--json", action="store_true", help='print {"metrics": [...]} as read_metrics returns it')
+    tail_parser = metrics_sub.add_parser("tail", help="print metric records as they reach the metrics topic (Ctrl-C stops)")
+    tail_parser.add_argument("--from-beginning", action="store_true", help="start at the topic's first record")
+    tail_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    mat = metrics_sub.add_parser("materialize", help="copy the metrics topic into the store (the app does this too)")
+    mat.add_argument("--once", action="store_true", help="stop when caught up instead of running until Ctrl-C")
+    mat.add_argument("--store", help=store_help)
+    mat.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+    experiments = add("experiments", cmd_experiments, "offline runs of model specs over a replay of the records "
+                      "topic, tracked with the metrics API, and their comparison")
+    exp_sub = experiments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    exp_run = exp_sub.add_parser("run", help="replay the records topic (with its labels) through each spec")
+    exp_run.add_argument("--name", required=True, help="experiment name; runs of one name are compared together")
+    exp_run.add_argument("--spec", action="append", required=True, help="a model spec from models/ (repeat for several)")
+    exp_run.add_argument("--max-records", type=int, default=None, help="replay only the first N labelled records")
+    exp_run.add_argument("--store", help=store_help)
+    exp_run.add_argument("--json", action="store_true", help="print the runs' figures as JSON")
+    exp_cmp = exp_sub.add_parser("compare", help="show runs side by side")
+    exp_cmp.add_argument("--name", default=None, help="one experiment (default: all)")
+    exp_cmp.add_argument("--store", help=store_help)
+    exp_cmp.add_argument("--json", action="store_true", help="print the runs as JSON")
+
+    bench = add("bench", cmd_bench, "benchmarks that print figures side by side with a baseline")
+    bench_sub = bench.add_subparsers(dest="target", required=True, metavar="TARGET")
+    bench_metrics = bench_sub.add_parser("metrics", help="the stream app's throughput with per-prediction metrics "
+                                         "tracking off and on, in one run")
+    bench_metrics.add_argument("--dataset", default="bananas", choices=sorted(DATASETS), help=dataset_help)
+    bench_metrics.add_argument("--records", type=int, default=5000, help="records per run")
+    bench_metrics.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser
 
 

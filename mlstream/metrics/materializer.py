@@ -86,11 +86,14 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
 
 
 def _reached(consumer: Consumer, topic: str, target: dict[int, int]) -> bool:
+    """Whether the group has stored everything up to ``target``: by this consumer's position, or by
+    the group's committed offsets (another member, such as the app's materializer, may hold the partition)."""
     from confluent_kafka import TopicPartition
 
-    assigned = {tp.partition for tp in consumer.assignment()}
-    if set(target) - assigned and any(target[p] for p in target):
-        return False  # not assigned yet
-    positions = consumer.position([TopicPartition(topic, p) for p in target])
-    return all(target[tp.partition] == 0 or (tp.offset >= 0 and tp.offset >= target[tp.partition])
-               for tp in positions)
+    partitions = [TopicPartition(topic, p) for p in target if target[p] > 0]
+    if not partitions:
+        return True
+    positions = {tp.partition: tp.offset for tp in consumer.position(partitions)}
+    committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+    return all(max(positions.get(p.partition, -1), committed.get(p.partition, -1)) >= target[p.partition]
+               for p in partitions)

@@ -63,6 +63,7 @@ class SplitManifest:
     records_sha256: str      # frames of every record message of the split
     labels_sha256: str       # frames of the label messages joined to them, in label offset order
     order_sha256: str | None = None  # train only: the ids in learning order after sampling, one per line
+    undecodable: int = 0     # records of the split that are not valid Avro (dead letters for the app; skipped)
 
 
 @dataclass(frozen=True)
@@ -241,12 +242,19 @@ class SplitData:
     examples: list[tuple[str, dict, Any]]  # (id, features, label)
     label_messages: list      # the label messages joined to those records
     unlabeled: int
+    undecodable: int
 
 
 def join(record_messages: list, labels_by_id: dict[str, tuple[Any, Any]], decode_record) -> SplitData:
-    examples, joined, unlabeled = [], [], 0
+    from mlstream.serde import UndecodableValue
+
+    examples, joined, unlabeled, undecodable = [], [], 0, 0
     for message in record_messages:
-        record = decode_record(message.value())
+        try:
+            record = decode_record(message.value())
+        except UndecodableValue:
+            undecodable += 1
+            continue
         found = labels_by_id.get(record["id"])
         if found is None:
             unlabeled += 1
@@ -255,26 +263,39 @@ def join(record_messages: list, labels_by_id: dict[str, tuple[Any, Any]], decode
         examples.append((record["id"], record["features"], label))
         joined.append(label_message)
     joined.sort(key=lambda m: (m.partition(), m.offset()))
-    return SplitData(record_messages, examples, joined, unlabeled)
+    return SplitData(record_messages, examples, joined, unlabeled, undecodable)
 
 
 def read_labels(settings: Settings, ranges: list[OffsetRange], decode_label) -> tuple[list, dict[str, tuple]]:
     """The label messages of ``ranges`` and id -> (label, message); a later label for the same id wins."""
+    from mlstream.serde import UndecodableValue
+
     messages = read_exact(settings, ranges)
     by_id = {}
     for message in messages:
-        label = decode_label(message.value())
+        try:
+            label = decode_label(message.value())
+        except UndecodableValue:
+            continue  # not a label: nothing to join
         by_id[label["id"]] = (label["label"], message)
     return messages, by_id
 
 
 def schema_versions(registry, subject: str, messages: list) -> list[int]:
+    """The versions of ``subject`` whose schema ids the (Confluent-framed) messages carry."""
     from confluent_kafka.schema_registry import Schema
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
 
     versions = set()
-    for schema_id in {int.from_bytes(m.value()[1:5], "big") for m in messages if m.value()}:
-        schema = registry.get_schema(schema_id)
-        versions.add(registry.lookup_schema(subject, Schema(schema.schema_str, schema.schema_type)).version)
+    framed = {int.from_bytes(m.value()[1:5], "big") for m in messages
+              if m.value() and len(m.value()) >= 5 and m.value()[0] == 0}
+    for schema_id in framed:
+        try:
+            schema = registry.get_schema(schema_id)
+            versions.add(registry.lookup_schema(subject, Schema(schema.schema_str, schema.schema_type)).version)
+        except SchemaRegistryError as err:
+            if err.http_status_code != 404:
+                raise  # 404: an id from a garbage message, or a schema of another subject
     return sorted(versions)
 
 
@@ -301,7 +322,8 @@ def train(settings: Settings, *, model: str, spec: str, version: int, features: 
     label_messages, labels_by_id = read_labels(settings, label_ranges, labels_codec.decode)
     data = {name: join(read_exact(settings, plan[name]), labels_by_id, records_codec.decode) for name in SPLITS}
     say(f"build {model} v{version}: " + ", ".join(f"{n} {len(d.examples)} examples" for n, d in data.items())
-        + f" ({sum(d.unlabeled for d in data.values())} records without a label left out)")
+        + f" ({sum(d.unlabeled for d in data.values())} records without a label and "
+        f"{sum(d.undecodable for d in data.values())} undecodable ones left out)")
     if not data["train"].examples:
         raise UserError(f"no labelled records in {topics.records}: produce some first ('mlstream produce')")
 
@@ -321,7 +343,7 @@ def train(settings: Settings, *, model: str, spec: str, version: int, features: 
     FolderModelStore(settings.state_dir / "models").save(model, str(version),
                                                          {"estimator": estimator, "n_learned": len(order)})
     splits = [SplitManifest(
-        name=name, records=plan[name], examples=len(d.examples), unlabeled=d.unlabeled,
+        name=name, records=plan[name], examples=len(d.examples), unlabeled=d.unlabeled, undecodable=d.undecodable,
         records_sha256=sha256(frames([m.value() for m in d.records])),
         labels_sha256=sha256(frames([m.value() for m in d.label_messages])),
         order_sha256=sha256("\n".join(order).encode()) if name == "train" else None,

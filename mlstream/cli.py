@@ -89,6 +89,13 @@ def cmd_app(args, settings: Settings) -> int:
 def cmd_demo(args, settings: Settings) -> int:
     from mlstream.demo import run_demo
 
+    if args.story == "rollback":
+        from mlstream.demo_rollback import run_rollback_demo
+
+        summary = run_rollback_demo(settings, rate=args.rate or 250.0, auto_rollback=not args.manual_rollback)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        return 0
     summary = run_demo(settings, dataset=args.dataset, records=args.records, rate=args.rate,
                        label_delay_s=args.label_delay)
     if args.json:
@@ -299,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as possible)")
     demo.add_argument("--label-delay", type=float, default=1.0, help="seconds between a record and its label")
     demo.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    demo.add_argument("story", nargs="?", choices=["rollback"], help="rollback: a bad build goes live on a stream, "
+                      "monitoring catches it, the app rolls back, the fixed rebuild is promoted")
+    demo.add_argument("--manual-rollback", action="store_true", help="rollback story: roll back by one command "
+                      "instead of automatically")
 
     config = add("config", cmd_config, "versioned YAML configs (lineage, models) kept in the Schema Registry")
     config.add_argument("--folder", default=None, help="use configs in this folder instead of the registry")

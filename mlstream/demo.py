@@ -170,6 +170,8 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         "metrics_records": metrics_messages,
         "lineage_messages": lineage_messages,
         "model": f"{final['model']['name']} v{final['model']['version']}",
+        "versions": final.get("versions", {}),
+        "alerts": final["counters"].get("alerts", 0),
         "seconds": round(time.monotonic() - started, 1),
     }
     print_summary(summary, settings, app_log)
@@ -198,10 +200,18 @@ def print_summary(s: dict, settings: Settings, app_log: Path) -> None:
     ]
     for name, value in rows:
         print(f" {name:18} {value}")
+    print(f" live metrics per model version ({s['alerts']} alerts on {settings.topics.alerts}):")
+    for version, f in s["versions"].items():
+        quality = ", ".join(f"{name} {f[name]:.3f}" for name in ("rolling_accuracy", "log_loss", "roc_auc", "mae", "rmse")
+                            if name in f)
+        print(f"   {version:28} {quality}, label coverage {f.get('label_coverage', 0):.2f}, "
+              f"drifts {f.get('drifts_detected', 0):.0f}")
     print("\nWhere to look next:")
     print("  mlstream status                 local services, their URLs and logs")
     print(f"  {app_log}   the stream app's log")
     print("  mlstream app                    run the app yourself; http://localhost:"
           f"{settings.web_port}/stats/ shows its figures")
+    print(f"  http://localhost:{settings.web_port}/dashboard/   live charts while the app runs; /metrics for Prometheus")
+    print("  mlstream metrics read --limit 5  CML-style rows (read_metrics) from the metrics store")
     print("  mlstream produce --dataset sea-drift --records 20000 --rate 500   a drifting feed")
     print("  mlstream down                   stop Kafka and the registry")

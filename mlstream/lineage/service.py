@@ -270,3 +270,63 @@ class LineageService:
     def status(self) -> Mapping[str, Any]:
         return {"url": self.url + API, "applied": self.consumer.applied, "rejected": self.consumer.rejected}
 
+
+
+# ----- running it in the background (the demo leaves it up, like Kafka) ---------------------
+
+def answering(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{url}{API}/admin/version", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def ensure_running(settings, say=print) -> str:
+    """The embedded service's URL; started as a background process (``mlstream lineage serve``) if not up."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    url = f"http://127.0.0.1:{settings.lineage_port}"
+    if answering(url):
+        return url
+    log_path = settings.state_dir / "logs" / "lineage.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "mlstream", "lineage", "serve"], stdout=log,
+                                   stderr=subprocess.STDOUT, env=os.environ | settings.to_env(),
+                                   start_new_session=True)
+    pid_path(settings).write_text(str(process.pid))
+    deadline = time.monotonic() + 60
+    while not answering(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"lineage service did not start; see {log_path}")
+        time.sleep(0.3)
+    say(f"lineage service: {url}{API} (pid {process.pid}, log {log_path}); stop it with 'mlstream lineage stop'")
+    return url
+
+
+def pid_path(settings):
+    path = settings.state_dir / "lineage" / "serve.pid"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stop_background(settings) -> bool:
+    """Stop the service ``ensure_running`` started; False if none was running."""
+    import os
+    import signal
+
+    path = pid_path(settings)
+    if not path.exists():
+        return False
+    pid = int(path.read_text())
+    path.unlink()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True

@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 
 from mlstream import local_services
 from mlstream.errors import UserError
+from mlstream.lineage import demo as lineage_demo
 from mlstream.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 from mlstream.topic_reader import end_offsets, read_range
@@ -94,6 +95,7 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
     local_services.up(settings)
     step(2, total, "topics and schemas")
     init(settings)
+    lineage_demo.prepare(settings, dataset)
 
     step(3, total, "stream app")
     app_log = settings.state_dir / "logs" / "app.log"
@@ -141,6 +143,7 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         final = app_stats(settings)
     finally:
         stop_app(app)
+    lineage = lineage_demo.finish(settings)
 
     step(6, total, "reading the results back from Kafka")
     after = {t: end_offsets(settings.bootstrap_servers, t) for t in watched}
@@ -172,6 +175,7 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         "model": f"{final['model']['name']} v{final['model']['version']}",
         "versions": final.get("versions", {}),
         "alerts": final["counters"].get("alerts", 0),
+        **lineage,
         "seconds": round(time.monotonic() - started, 1),
     }
     print_summary(summary, settings, app_log)

@@ -234,6 +234,25 @@ def cmd_lineage(args, settings: Settings) -> int:
 
         print("lineage service stopped" if stop_background(settings) else "no lineage service started by the demo")
         return 0
+    if args.action == "deployment":
+        from mlstream.lineage import lifecycle
+        from mlstream.lineage.spool import lineage_emitter
+
+        when, user, deployment = time.time_ns() // 1_000_000, "mlstream", args.deployment or settings.app_id
+        if args.step == "retire":
+            notes = [lifecycle.retire(args.model, deployment, retired_at_ms=when, user=user)]
+        elif args.build is None:
+            raise UserError(f"'lineage deployment {args.step}' needs --build VERSION")
+        elif args.step == "deploy":
+            notes = lifecycle.deploy(args.model, args.build, deployment, deployed_at_ms=when, user=user)
+        else:
+            notes = getattr(lifecycle, args.step)(args.model, args.build, deployment, deployed_at_ms=when, user=user)
+        emitter = lineage_emitter(settings, key=f"deployment-{deployment}")
+        for note in notes:
+            emitter.emit(note)
+        emitter.flush()
+        print(f"{args.model} on {deployment}: {args.step} reported ({len(notes)} notification(s))")
+        return 0
     client = views.atlas_client(settings)
     if args.action == "show":
         print(views.show(client, args.entity, settings.atlas_namespace, depth=args.depth))
@@ -341,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "on MLSTREAM_LINEAGE_PORT (for when there is no Atlas)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     lineage_sub.add_parser("stop", help="stop the lineage service that 'mlstream demo' left running")
+    deployment = lineage_sub.add_parser("deployment", help="report a deployment's lifecycle: deploy, redeploy or "
+                                        "roll back a build, retire it (history is kept)")
+    deployment.add_argument("step", choices=["deploy", "redeploy", "rollback", "retire"])
+    deployment.add_argument("--model", required=True)
+    deployment.add_argument("--build", type=int, default=None, help="build version served (not for retire)")
+    deployment.add_argument("--deployment", default=None, help="deployment name (default: MLSTREAM_APP_ID)")
     show = lineage_sub.add_parser("show", help="print the upstream and downstream graph of an entity (a guid, "
                                   "type:qualifiedName, or a qualifiedName/topic such as mlstream.predictions)")
     show.add_argument("entity")

@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import string
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from mlstream.lineage import entities as e
 from mlstream.lineage.emitter import KafkaHookEmitter
 from mlstream.lineage.hook import HookMessageAssembler, entity_create_v2, entity_partial_update_v2
 from mlstream.lineage.typesystem import TypeSystem
-from mlstream.settings import Settings, Topics
+from mlstream.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """The configured broker, which must already run; this test neither starts nor stops it."""
-    settings = Settings.from_env()
-    try:
-        AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=10)
-    except KafkaException as error:
-        pytest.fail(f"no Kafka broker at {settings.bootstrap_servers} (MLSTREAM_BOOTSTRAP_SERVERS): {error}")
-    run = uuid.uuid4().hex[:8]
-    return dataclasses.replace(settings, topics=Topics(prefix=f"test-{run}.", atlas_hook=f"test-{run}.ATLAS_HOOK"),
-                               app_id=f"test-{run}")
+def settings(isolated: Settings) -> Settings:
+    """The session's broker (tests/conftest.py starts it once) with this test's own topic names."""
+    return isolated
 
 
 @pytest.fixture

@@ -108,7 +108,11 @@ def cmd_config(args, settings: Settings) -> int:
 
     store = config_store.open_config_store(settings, args.folder)
     if args.action == "put":
-        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8", newline="").read()
+        if args.name.split(".")[0] == "lineage":  # lineage configs must pass their schema before they are stored
+            from mlstream.lineage.config import load_lineage_yaml
+
+            load_lineage_yaml(text, args.file)
         before = store.history(args.name)
         version = store.put(args.name, text)
         state = "unchanged" if before and before[-1].version == version else "stored"

@@ -4,7 +4,8 @@ At start, and whenever a new version of the ``lineage`` config appears in the co
 (the Schema Registry; ``mlstream config put lineage lineage.yml``), the app sends:
 
 1. if the config has an entry for the app's model: its training datasets ->
-   ml_model_train_build_process -> ml_model_build (see mlstream.lineage.model_lineage);
+   ml_model_train_build_process -> ml_model_build (see mlstream.lineage.model_lineage), and
+   that build -> ml_model_deploy_process -> ml_model_deployment (this app serving it);
 2. records and labels topics (and that build) -> the scoring process -> predictions,
    metrics and dead-letter topics, each topic linked to its registered Avro schema version.
 
@@ -23,6 +24,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from mlstream.config_store import ConfigNotFound, ConfigStore, ConfigVersion, SchemaRegistryConfigStore
 from mlstream.identifiers import build_crn
 from mlstream.lineage import entities as e
+from mlstream.lineage import lifecycle
 from mlstream.lineage.config import LineageConfigError, load_lineage_yaml
 from mlstream.lineage.emitter import LineageDeliveryError, LineageEmitter
 from mlstream.lineage.hook import entity_create_v2
@@ -124,6 +126,9 @@ class LineageReporter:
                     notes.append(build_note)
                     model_build = next(x for x in build_note["entities"]["referredEntities"].values()
                                        if x["typeName"] == e.ML_MODEL_BUILD)
+                    # This app serves that build: its deployment (created, or updated on a restart).
+                    notes += lifecycle.deploy(self.settings.model, build_version(self.settings), self.settings.app_id,
+                                              deployed_at_ms=self.started_at_ms, user=LINEAGE_USER)
             except LineageConfigError as err:
                 # A broken config must not stop scoring: report the app's own lineage, say what is wrong.
                 log.error("lineage config %s v%s ignored: %s", LINEAGE_CONFIG, config.version, err)

@@ -57,6 +57,11 @@ def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
         names = {h["attributes"]["qualifiedName"] for h in upstream["guidEntityMap"].values()}
         assert {build_qn, "default.history@cm", f"{records}@primary", f"{build_qn}/train"} <= names
         assert graph.entity(build["guid"])["entity"]["attributes"]["metadata"]["owner"] == "alice"
+        deployment_qn = f"crn:mlstream:ml:local:model/{settings.model}/deployment/{settings.app_id}"
+        wait_until(lambda: graph.find(deployment_qn))
+        deployment = graph.entity(graph.find(deployment_qn)[0]["guid"])["entity"]
+        assert deployment["attributes"]["status"] == "deployed"
+        assert deployment["relationshipAttributes"]["build"]["guid"] == build["guid"]
 
         store.put(LINEAGE_CONFIG, f"{settings.model}:\n  kafka_topics: [{{topic: no.such.topic}}]\n")
         assert reporter.poll() is True  # a bad config: logged; the app's own lineage still goes out

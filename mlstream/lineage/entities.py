@@ -239,7 +239,13 @@ def hive_table(qualified_name: str, *, guid: str) -> Entity:
 
 
 def spark_table_qualified_name(db_table: str, namespace: str = DEFAULT_NAMESPACE) -> str:
-    """``<db>.<table>@<namespace>`` lower-cased, as the Spark Atlas Connector names spark_table."""
+    """``<db>.<table>@<namespace>`` lower-cased: the Hive bridge's form, used for spark_table too.
+
+    The Spark Atlas Connector itself names a spark_table ``<catalog prefix><db>.<table>``, the
+    prefix being the metastore URI, its JDBC URL or the Spark application id: something known
+    only inside the Spark session, not to a lineage file. Spark tables in a Hive metastore are
+    reported by the connector as hive_table, which is what ``hive_tables`` is for.
+    """
     return f"{db_table}@{namespace}".lower()
 
 
@@ -254,24 +260,27 @@ def spark_table(db_table: str, namespace: str = DEFAULT_NAMESPACE, *, guid: str,
 def s3_path_entities(path: str, namespace: str = DEFAULT_NAMESPACE, *, guids: Iterator[str]) -> list[Entity]:
     """The ``aws_s3_v2_bucket`` and ``aws_s3_v2_directory`` entities of an ``s3a://`` path, bucket first.
 
-    Named as Atlas's AtlasPathExtractorUtil names them: bucket ``s3a://<bucket>@<ns>``,
-    directory ``s3a://<bucket>/<prefix>/@<ns>`` with objectPrefix ``/<prefix>/``, each
-    directory contained in its parent. The path's last entity is the dataset itself.
+    Named as Atlas's AtlasPathExtractorUtil.addS3PathEntityV2 names them, keeping the path's
+    scheme: bucket ``<scheme>://<bucket>@<ns>``, directory ``<scheme>://<bucket>/<prefix>/@<ns>``
+    with objectPrefix ``/<prefix>/``, each directory contained in its parent. The path's last
+    entity is the dataset itself.
 
-    >>> [e["attributes"]["qualifiedName"] for e in s3_path_entities("s3://data/churn/2024/", guids=negative_guids())]
-    ['s3a://data@primary', 's3a://data/churn/@primary', 's3a://data/churn/2024/@primary']
+    >>> [e["attributes"]["qualifiedName"] for e in s3_path_entities("s3://data/churn/2024", guids=negative_guids())]
+    ['s3://data@primary', 's3://data/churn/@primary', 's3://data/churn/2024/@primary']
     """
     scheme, _, rest = path.partition("://")
+    scheme = scheme.lower()
     if scheme not in ("s3", "s3a") or not rest:
         raise ValueError(f"{path!r} is not an s3:// or s3a:// path")
     bucket, _, key = rest.partition("/")
+    bucket_url = f"{scheme}://{bucket.lower()}"
     parent = {"typeName": S3_BUCKET, "guid": next(guids),
-              "attributes": {"qualifiedName": f"s3a://{bucket}@{namespace}", "name": bucket}}
+              "attributes": {"qualifiedName": f"{bucket_url}@{namespace}", "name": bucket}}
     result, prefix = [parent], "/"
     for part in [p for p in key.split("/") if p]:
         prefix += part + "/"
         directory = {"typeName": S3_DIRECTORY, "guid": next(guids), "attributes": {
-            "qualifiedName": f"s3a://{bucket}{prefix}@{namespace}", "name": part, "objectPrefix": prefix,
+            "qualifiedName": f"{bucket_url}{prefix}@{namespace}", "name": part, "objectPrefix": prefix,
             "bucketName": bucket}, "relationshipAttributes": {"container": reference_to(parent, S3_CONTAINED)}}
         result.append(directory)
         parent = directory

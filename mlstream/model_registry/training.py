@@ -163,6 +163,7 @@ def train_build(settings, registry, store, *, model: str, spec: str, params: dic
     all_records = [m for d in data.values() for m in d.records]
     splits = [builds.SplitManifest(
         name=name, records=plan.get(name, []), examples=len(d.examples), unlabeled=d.unlabeled,
+        undecodable=d.undecodable,
         records_sha256=builds.sha256(builds.frames([m.value() for m in d.records])),
         labels_sha256=builds.sha256(builds.frames([m.value() for m in d.label_messages])),
         order_sha256=builds.sha256("\n".join(i for i, _, _ in d.examples).encode()) if name == "train" else None,
@@ -184,10 +185,28 @@ def train_build(settings, registry, store, *, model: str, spec: str, params: dic
                   snapshot=store.location(key), snapshot_key=key, snapshot_sha256=snapshot_sha, probe_sha256=digest,
                   examples_learned=learned, train_seconds=round(train_s, 3), created_at_ms=new_manifest.created_at_ms)
     registry.add_build(build)
+    report_lineage(settings, schema_registry, new_manifest, say)
     say(f"build {model}/{version}: learned {learned} examples in {train_s:.2f}s; "
         + ", ".join(f"{split} accuracy {m['accuracy']:.3f}" for split, m in metrics.items())
         + f"; snapshot {build.snapshot}")
     return build
+
+
+def report_lineage(settings, schema_registry, manifest, say: Callable[[str], None]) -> None:
+    """The build's ``ml_model_build`` lineage (issue 4's), its manifest carrying sampling, weights and seed."""
+    from confluent_kafka.admin import AdminClient
+
+    from mlstream.builds import build_notification
+    from mlstream.lineage.emitter import LineageDeliveryError
+    from mlstream.lineage.spool import lineage_emitter
+
+    topics = set(AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=10).topics)
+    emitter = lineage_emitter(settings, key=f"build-{manifest.model}")
+    emitter.emit(build_notification(settings, manifest, schema_registry, topics))
+    try:
+        emitter.flush()
+    except LineageDeliveryError as err:  # spooled: sent with the next lineage that gets through
+        say(f"build {manifest.model}/{manifest.version}: lineage not delivered yet ({err})")
 
 
 def rebuild(settings, registry, store, ref: str, changes: dict | None = None, say: Callable[[str], None] = print):

@@ -6,10 +6,12 @@ import itertools
 
 import pytest
 
+from mlstream.lineage.hook import HookMessageAssembler
 from mlstream.model_registry.metadata_log import open_registry
 from mlstream.model_registry.snapshots import load_snapshot
 from mlstream.model_registry.training import rebuild, train_build
 from mlstream.model_store import FolderModelStore
+from mlstream.topic_reader import read_all
 from mlstream.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
@@ -58,3 +60,21 @@ def test_a_rebuild_with_a_fix_is_a_new_build_on_the_same_data(topics_with_data):
     assert not identical
     assert fixed.class_weight == {} and fixed.data["splits"] == original.data["splits"]
     assert fixed.metrics["test"]["accuracy"] > original.metrics["test"]["accuracy"]
+
+
+def test_the_build_lineage_carries_its_sampling_and_weights(topics_with_data):
+    settings, registry, store = topics_with_data
+    build = train_build(settings, registry, store, model="weighted", spec="logistic_regression",
+                        sampling={"method": "under", "desired_dist": {"True": 0.4, "False": 0.6}, "seed": 9},
+                        class_weight={"True": 2.0}, seed=9, say=quiet)
+    assembler = HookMessageAssembler()
+    entities = [e for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+                for envelope in assembler.add(m.value())
+                for e in [*envelope["message"]["entities"]["entities"],
+                          *envelope["message"]["entities"].get("referredEntities", {}).values()]]
+    mine = [e for e in entities if e["typeName"] == "ml_model_build"
+            and e["attributes"]["qualifiedName"].startswith(build.crn)]
+    assert mine, "no ml_model_build lineage for the build"
+    metadata = mine[-1]["attributes"]["metadata"]
+    assert metadata["sampling.method"] == "under" and "'True': 2.0" in metadata["sampling.class_weight"]
+    assert metadata["sampling.seed"] == "9"

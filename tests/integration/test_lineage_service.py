@@ -128,3 +128,37 @@ def test_an_undecodable_hook_value_is_kept_not_dropped(service):
 
 class _AllTypes:
     params: dict = {}
+
+
+def test_lineage_sent_while_atlas_is_down_is_spooled_then_delivered(isolated, tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from mlstream.cli import main
+    from mlstream.lineage.emitter import LineageDeliveryError
+    from mlstream.lineage.spool import lineage_emitter
+    from tests.conftest import free_port
+
+    port = free_port()
+    settings = dataclasses.replace(isolated, lineage_port=port, atlas_url=f"http://127.0.0.1:{port}")
+    emitter = lineage_emitter(settings, key="test")
+    emitter.emit(pipeline())
+    with pytest.raises(LineageDeliveryError, match="kept in"):
+        emitter.flush()  # nothing listens: kept on disk
+    assert len(emitter.spooled()) == 1
+
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["lineage", "show", "scored"]) == 2
+    assert "no lineage service at" in capsys.readouterr().err
+
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin.create_topics([NewTopic(settings.topics.atlas_hook, 1, 1)])[settings.topics.atlas_hook].result(30)
+    running = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
+    try:
+        restarted = lineage_emitter(settings, key="test")
+        restarted.flush()  # sends what was kept
+        assert restarted.spooled() == []
+        client = AtlasClient(running.url, ("admin", "admin"))
+        assert client.entity.get_entity_by_attribute("kafka_topic", {"qualifiedName": "scored@primary"}).entity
+    finally:
+        running.stop()

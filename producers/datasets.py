@@ -22,6 +22,7 @@ from river.datasets import synth
 DATASETS = {
     "phishing": ("river.datasets.Phishing: 1,250 web pages, phishing or not", False),
     "bananas": ("river.datasets.Bananas: 5,300 points of two banana-shaped classes", False),
+    "shuttle": ("river.datasets.Shuttle: 49,097 NASA shuttle readings, 7% of them anomalies (label 1)", False),
     "sea-drift": ("river SEA concepts, abrupt-ish drift from variant 0 to 3 at --drift-at (endless)", True),
     "agrawal-drift": ("river Agrawal loan data, drift from function 0 to 2 at --drift-at (endless)", True),
 }
@@ -36,6 +37,8 @@ def _river_stream(name: str, seed: int, drift_at: int):
         return datasets.Phishing()
     if name == "bananas":
         return datasets.Bananas()
+    if name == "shuttle":
+        return datasets.Shuttle()
     if name == "sea-drift":
         return synth.ConceptDriftStream(
             stream=synth.SEA(variant=0, seed=seed),

@@ -189,6 +189,10 @@ def train_build(settings, registry, store, *, model: str, spec: str, params: dic
     say(f"build {model}/{version}: learned {learned} examples in {train_s:.2f}s; "
         + ", ".join(f"{split} accuracy {m['accuracy']:.3f}" for split, m in metrics.items())
         + f"; snapshot {build.snapshot}")
+    for split, m in metrics.items():
+        say(f"build {model}/{version}: {split} per class: " + "; ".join(
+            f"{c}: precision {f['precision']:.3f} recall {f['recall']:.3f} f1 {f['f1']:.3f} (n={f['support']})"
+            for c, f in m["classes"].items()))
     return build
 
 

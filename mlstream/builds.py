@@ -29,7 +29,6 @@ import random
 import subprocess
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable

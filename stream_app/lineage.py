@@ -22,7 +22,6 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from mlstream.config_store import ConfigNotFound, ConfigStore, ConfigVersion, SchemaRegistryConfigStore
-from mlstream.identifiers import build_crn
 from mlstream.lineage import entities as e
 from mlstream.lineage import lifecycle
 from mlstream.lineage.config import LineageConfigError, load_lineage_yaml

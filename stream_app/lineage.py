@@ -144,7 +144,3 @@ class LineageReporter:
             self.emitter.flush()
         except LineageDeliveryError as err:
             log.warning("lineage not delivered yet, kept for the next attempt: %s", err)
-
-
-def emit_startup_lineage(settings: Settings, registry: SchemaRegistryClient) -> None:
-    LineageReporter(settings, registry).poll()

@@ -94,9 +94,18 @@ class LineageReporter:
             return None
 
     def poll(self) -> bool:
-        """Report if the lineage config changed since the last report (or nothing was reported yet)."""
+        """Report if the lineage config changed since the last report (or nothing was reported yet).
+
+        Never raises: a registry or broker that is down must not stop scoring. The next poll
+        tries again, and notifications already built wait in the spool.
+        """
         with self._lock:
-            return self._poll()
+            try:
+                return self._poll()
+            except Exception as err:  # registry down, broker down, ...: say so, retry on the next poll
+                log.warning("lineage not reported this time (%s: %s); retrying in the next poll",
+                            type(err).__name__, err)
+                return False
 
     def _poll(self) -> bool:
         config = self.latest_config()

@@ -69,3 +69,22 @@ def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
         assert graph.rejected() == []
     finally:
         service.stop()
+
+
+def test_a_registry_that_is_down_does_not_raise_and_is_retried(isolated):
+    class Recording(list):
+        def emit(self, note):
+            self.append(note)
+
+        def flush(self, timeout=30.0):
+            pass
+
+    init(isolated, say=lambda line: None)
+    down = registry_client("http://127.0.0.1:9")
+    emitter = Recording()
+    reporter = LineageReporter(isolated, down, store=SchemaRegistryConfigStore(down, isolated.topics.prefix),
+                               emitter=emitter)
+    assert reporter.poll() is False and emitter == [] and reporter.reports == 0
+    up = registry_client(isolated.schema_registry_url)  # the registry is back
+    reporter.registry, reporter.store = up, SchemaRegistryConfigStore(up, isolated.topics.prefix)
+    assert reporter.poll() is True and [n["type"] for n in emitter] == ["ENTITY_CREATE_V2"]

@@ -112,12 +112,15 @@ class SqlMetricsStore:
         statement = self.sql(self.insert_ignore.format(cols=", ".join(COLUMNS), marks=", ".join(["%s"] * len(COLUMNS))))
         with self.lock:
             cursor = self.connection.cursor()
-            new = 0
-            for row in rows:  # rowcount per row: executemany's total is not portable
-                cursor.execute(statement, row)
-                new += max(cursor.rowcount, 0)
+            before = self.changes(cursor)
+            cursor.executemany(statement, rows)
+            new = self.changes(cursor) - before
             self.connection.commit()
         return new
+
+    def changes(self, cursor) -> int:
+        """Rows inserted so far, as this database counts them (compared before and after a batch)."""
+        raise NotImplementedError
 
     def read(self, model_deployment_crn=None, start_timestamp_ms=None, end_timestamp_ms=None, model_crn=None,
              model_build_crn=None) -> list[dict]:
@@ -186,6 +189,9 @@ class SqliteMetricsStore(SqlMetricsStore):
     def sql(self, text: str) -> str:
         return text.replace("%s", "?")
 
+    def changes(self, cursor) -> int:
+        return self.connection.total_changes
+
 
 class PostgresMetricsStore(SqlMetricsStore):
     """PostgreSQL through psycopg 3, as CML keeps its model metrics."""
@@ -201,6 +207,10 @@ class PostgresMetricsStore(SqlMetricsStore):
             raise UserError(f"cannot connect to the metrics store {url}: {err}".strip()
                             + "\n(start the local one with: bash infra/postgres.sh)") from err
         super().__init__(connection)
+
+    def changes(self, cursor) -> int:
+        # psycopg 3 sums rowcount over executemany; a fresh cursor starts at -1
+        return max(cursor.rowcount, 0)
 
 
 def open_store(url: str) -> SqlMetricsStore:

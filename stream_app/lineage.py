@@ -80,8 +80,8 @@ class LineageReporter:
                  emitter: LineageEmitter | None = None) -> None:
         self.settings = settings
         self.registry = registry
-        self.store = store or SchemaRegistryConfigStore(registry, settings.topics.prefix)
-        self.emitter = emitter or lineage_emitter(settings, key=settings.app_id)
+        self.store = store if store is not None else SchemaRegistryConfigStore(registry, settings.topics.prefix)
+        self.emitter = emitter if emitter is not None else lineage_emitter(settings, key=settings.app_id)
         self.started_at_ms = time.time_ns() // 1_000_000
         self.config_version: int | None = None
         self.reports = 0

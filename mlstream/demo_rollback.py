@@ -24,7 +24,7 @@ import time
 
 from mlstream.demo import app_stats, start_app, step, stop_app, wait_for, wait_for_app
 from mlstream.errors import UserError
-from mlstream.model_registry.control import APPLIED, ControlChannel, deploy_command
+from mlstream.model_registry.control import APPLIED, ROLLBACK, ControlChannel, deploy_command
 from mlstream.model_registry.metadata_log import open_registry
 from mlstream.model_registry.training import rebuild, train_build
 from mlstream.model_store import open_model_store
@@ -151,7 +151,7 @@ def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int
         say(f"alert {alert['alert_type']}: {alert['message']}")
         if not auto_rollback:
             say(f"rolling back by one command: mlstream models rollback --app {settings.app_id}")
-            control.request(deploy_command(settings.app_id, MODEL, v1.version, reason="rollback"), timeout_s)
+            control.request(deploy_command(settings.app_id, MODEL, v1.version, reason=ROLLBACK), timeout_s)
         rolled = wait_for(lambda: next((o for o in deployments_log(settings) if o.get("type") == "outcome"
                                         and o["result"] == APPLIED and o["version"] == v1.version
                                         and o["at_ms"] > deployed_at), None), timeout_s, "the rollback to v1")

@@ -30,7 +30,7 @@ import stream_app.app as serving
 from mlstream.errors import UserError
 from mlstream.identifiers import build_crn, deployment_crn, model_crn
 from mlstream.metrics import MetricsTracker
-from mlstream.model_registry.control import (APPLIED, REFUSED, DeployRefused, check_deployable, deploy_command,
+from mlstream.model_registry.control import (APPLIED, REFUSED, ROLLBACK, check_deployable, deploy_command,
                                              outcome)
 from mlstream.model_registry.metadata_log import KafkaMetadataLog, ensure_topics
 from mlstream.model_registry.records import CHAMPION, SHADOW, Build
@@ -152,7 +152,8 @@ async def apply(command: dict) -> None:
         await loop.run_in_executor(None, previous.checkpoint)
     serving_now[command["role"]] = await loop.run_in_executor(
         None, lambda: registry.record_deployment(build, settings.app_id, command["role"], at, command["command_id"],
-                                                 command.get("auto_rollback", False)))
+                                                 command.get("auto_rollback", False),
+                                                 rollback=command.get("reason", "").startswith(ROLLBACK)))
     await publish(outcome(command, APPLIED, instance, command.get("reason", ""), serving_since_ms=at,
                                previous=f"{previous.model.name}/{previous.model.version}" if previous else None))
 
@@ -197,7 +198,7 @@ async def roll_back_on_alerts():
                     or alert["model_build_crn"] != current.build_crn or current.previous_version() is None):
                 continue
             command = deploy_command(settings.app_id, current.model, current.previous_version(), CHAMPION,
-                                     reason=f"auto-rollback: {alert['message']}")
+                                     reason=f"{ROLLBACK} (automatic): {alert['message']}")
             serving_now[CHAMPION] = None  # one rollback per alert crossing, until the command is applied
             log.warning("rolling back %s/%s to %s: %s", current.model, current.build_version,
                         current.previous_version(), alert["message"])

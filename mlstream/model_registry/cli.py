@@ -103,7 +103,7 @@ def format_build(b, deployments) -> str:
 
 
 def run(args, settings: Settings) -> int:
-    from mlstream.model_registry.control import ControlChannel, deploy_command
+    from mlstream.model_registry.control import ROLLBACK, ControlChannel, deploy_command
     from mlstream.model_registry.metadata_log import open_registry
     from mlstream.model_registry.registry import parse_ref
     from mlstream.model_store import open_model_store
@@ -178,7 +178,7 @@ def run(args, settings: Settings) -> int:
                 raise UserError(f"app {app_id} has no earlier build to roll back to; name one with --to MODEL/VERSION")
             else:
                 model, version = current.model, current.previous_version()
-            command = deploy_command(app_id, model, version, CHAMPION, reason="rollback")
+            command = deploy_command(app_id, model, version, CHAMPION, reason=ROLLBACK)
         started = time.perf_counter()
         answer = ControlChannel(settings).request(command, args.timeout)
         took = time.perf_counter() - started

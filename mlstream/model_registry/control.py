@@ -22,7 +22,8 @@ from mlstream.errors import UserError
 from mlstream.model_registry.records import CHAMPION
 from mlstream.settings import Settings
 
-DEPLOY, APPLIED, REFUSED, ROLLED_BACK = "deploy", "applied", "refused", "rolled_back"
+DEPLOY, APPLIED, REFUSED = "deploy", "applied", "refused"
+ROLLBACK = "rollback"  # a command's reason starting with this marks the build it replaces as rolled back from
 
 
 class DeployRefused(UserError):

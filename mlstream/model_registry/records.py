@@ -109,12 +109,15 @@ class Deployment:
     def from_dict(cls, d: dict) -> "Deployment":
         return cls(**{k: v for k, v in d.items() if k != "kind"})
 
-    def replaced_by(self, build_version: str, at_ms: int, command_id: str, auto_rollback: bool) -> "Deployment":
-        earlier = {"build_version": self.build_version, "since_ms": self.since_ms, "until_ms": at_ms}
+    def replaced_by(self, build_version: str, at_ms: int, command_id: str, auto_rollback: bool,
+                    rollback: bool = False) -> "Deployment":
+        earlier = {"build_version": self.build_version, "since_ms": self.since_ms, "until_ms": at_ms,
+                   "rolled_back": rollback}
         return dataclasses.replace(self, build_version=build_version, since_ms=at_ms, command_id=command_id,
                                    auto_rollback=auto_rollback, history=[*self.history, earlier])
 
     def previous_version(self) -> str | None:
-        """The latest earlier build that is not the current one: what a rollback goes back to."""
-        return next((h["build_version"] for h in reversed(self.history) if h["build_version"] != self.build_version),
-                    None)
+        """What a rollback goes back to: the latest earlier build that is not the current one and was not
+        itself rolled back from (a second rollback must not bring the bad build back)."""
+        return next((h["build_version"] for h in reversed(self.history)
+                     if h["build_version"] != self.build_version and not h.get("rolled_back")), None)

@@ -110,10 +110,16 @@ class Registry:
         return found[-1] if found else None
 
     def record_deployment(self, build: Build, app_id: str, role: str, at_ms: int, command_id: str,
-                          auto_rollback: bool = False) -> Deployment:
+                          auto_rollback: bool = False, rollback: bool = False) -> Deployment:
+        """Record that ``build`` serves; ``rollback``: it replaced a build that was rolled back from.
+
+        Idempotent per command: each instance of an app records the command it applied, once.
+        """
         current = self.serving(app_id, role)
+        if current is not None and current.command_id == command_id:
+            return current
         if current is not None and current.model == build.model:
-            deployment = current.replaced_by(build.version, at_ms, command_id, auto_rollback)
+            deployment = current.replaced_by(build.version, at_ms, command_id, auto_rollback, rollback)
         else:
             deployment = Deployment(build.model, app_id, role, build.version, at_ms, command_id, auto_rollback)
         self.log.append(deployment.crn, deployment.to_dict())

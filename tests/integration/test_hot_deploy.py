@@ -127,3 +127,43 @@ def test_a_shadow_build_scores_beside_the_champion(running):
     wait_for(lambda: (app_stats(settings)["versions"].get("phish v1") or {}).get("records_scored", 0) >= 100, 60,
              "the shadow build scoring")
     assert app_stats(settings)["model"]["version"] == "2"
+
+
+def test_rollback_is_one_command_and_redeploys_the_earlier_snapshot(running, monkeypatch, capsys):
+    from mlstream.cli import main
+
+    settings, registry, _ = running
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert registry.refresh().serving(settings.app_id).build_version == "2"
+    assert main(["models", "rollback"]) == 0
+    assert "phish/1 serves as champion (was phish/2)" in capsys.readouterr().out
+    assert app_stats(settings)["model"]["version"] == "1"
+    deployment = registry.refresh().serving(settings.app_id)
+    assert deployment.build_version == "1" and deployment.history[-1]["rolled_back"]
+    assert main(["models", "rollback"]) == 2  # phish/2 was rolled back from: nothing earlier to go to
+    assert "no earlier build" in capsys.readouterr().err
+
+
+def test_an_alert_on_the_serving_build_rolls_it_back_when_configured(running):
+    settings, registry, _ = running
+    control = ControlChannel(settings)
+    assert control.request(deploy_command(settings.app_id, "phish", "2", auto_rollback=True))["result"] == "applied"
+    alerts = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.alerts, "alert")
+    from confluent_kafka import Producer
+
+    from mlstream.identifiers import build_crn, deployment_crn, model_crn
+    from stream_app.scorer import now_ms
+
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    # An alert as any monitor writes it (the app's own, or an external one), naming the serving build.
+    producer.produce(settings.topics.alerts, alerts.encode({
+        "alert_id": "test", "alert_type": "METRIC_BELOW_THRESHOLD", "model_crn": model_crn("phish"),
+        "model_build_crn": build_crn("phish", "2"), "model_deployment_crn": deployment_crn("phish", settings.app_id),
+        "subject": "rolling_accuracy", "detector": "threshold", "value": 0.4, "threshold": 0.7,
+        "records_learned": 500, "message": "phish v2: rolling accuracy 0.400 fell below 0.700", "raised_at": now_ms()}))
+    producer.flush(10)
+    wait_for(lambda: app_stats(settings)["model"]["version"] == "1", 30, "the automatic rollback to phish/1")
+    deployment = wait_for(lambda: (d := registry.refresh().serving(settings.app_id)).build_version == "1" and d, 30,
+                          "the rollback in the registry")
+    assert deployment.history[-1]["rolled_back"]

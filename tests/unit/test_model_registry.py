@@ -39,7 +39,7 @@ def test_the_registry_is_rebuilt_from_its_log_alone():
     serving = second.serving("app")
     assert (serving.build_version, serving.since_ms, serving.previous_version(), serving.auto_rollback) == \
         ("2", 2000, "1", True)
-    assert serving.history == [{"build_version": "1", "since_ms": 1000, "until_ms": 2000}]
+    assert serving.history == [{"build_version": "1", "since_ms": 1000, "until_ms": 2000, "rolled_back": False}]
 
 
 def test_a_serving_build_cannot_be_retired():
@@ -54,11 +54,24 @@ def test_a_serving_build_cannot_be_retired():
         check_deployable(registry.build("m/1").to_dict() | {"ref": "m/1"}, None)
 
 
-def test_rollback_goes_to_the_build_before_the_current_one():
+def test_rollback_goes_to_the_build_before_the_current_one_never_to_a_rolled_back_one():
     d = Deployment("m", "app", "champion", "1", 0)
     d = d.replaced_by("2", 10, "c2", False).replaced_by("3", 20, "c3", False)
     assert d.previous_version() == "2"
-    assert d.replaced_by("2", 30, "c4", False).previous_version() == "3"
+    back = d.replaced_by("2", 30, "c4", False, rollback=True)  # 3 was bad
+    assert back.previous_version() == "1"
+    assert d.replaced_by("2", 30, "c4", False).previous_version() == "3"  # a plain deploy of 2: 3 is fine
+
+
+def test_each_command_is_recorded_once_whoever_records_it():
+    log = MemoryMetadataLog()
+    a, b = Registry(log), Registry(log)
+    a.add_build(Build("m", "1", "logistic_regression"))
+    a.add_build(Build("m", "2", "logistic_regression"))
+    a.record_deployment(a.build("m/1"), "app", "champion", 1, "c1")
+    for instance in (a, b):  # two app instances applied the same command
+        instance.refresh().record_deployment(instance.build("m/2"), "app", "champion", 2, "c2")
+    assert len(Registry(log).serving("app").history) == 1
 
 
 def test_missing_and_corrupt_snapshots_are_refused(tmp_path):

@@ -1,0 +1,42 @@
+"""The metrics API inside PySpark: a tracker built on the driver, pickled to Python workers, used there."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from mlstream.metrics import KafkaMetricsSink, MetricsTracker, SqliteMetricsStore
+from mlstream.metrics.materializer import materialize
+from mlstream.topics import init
+
+pytestmark = pytest.mark.integration
+
+
+def test_executors_and_the_driver_track_metrics_the_same_way(isolated, monkeypatch):
+    from pyspark.sql import SparkSession
+
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)  # workers need this virtualenv's packages
+    init(isolated, say=lambda _: None)
+    tracker = MetricsTracker(KafkaMetricsSink(isolated), "spark_model", "1", "spark-job")
+    spark = (SparkSession.builder.master("local[2]").appName("mlstream-metrics-test")
+             .config("spark.ui.enabled", "false")
+             .config("spark.pyspark.python", sys.executable).config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    try:
+        def track_partition(index, rows):
+            values = list(rows)
+            tracker.track_aggregate_metrics({"rows": len(values), "partition": index}, index, index + 1)
+            tracker.flush()  # each Python worker has its own producer: deliver before the task ends
+            yield len(values)
+
+        counted = spark.sparkContext.parallelize(range(10), 2).mapPartitionsWithIndex(track_partition).collect()
+    finally:
+        spark.stop()
+    tracker.track_aggregate_metrics({"rows": float(sum(counted))}, 100, 200)  # the driver's total
+    tracker.flush()
+
+    store = SqliteMetricsStore(isolated.state_dir / "metrics.db")
+    materialize(isolated, store, until_caught_up=True)
+    rows = store.read(model_deployment_crn=tracker.model_deployment_crn)
+    assert sorted(r["metrics"]["rows"] for r in rows) == [5.0, 5.0, 10.0]
+    assert {r["metrics"].get("partition") for r in rows} == {0.0, 1.0, None}

@@ -134,6 +134,7 @@ def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int
             raise UserError(f"v1 was not deployed: {first['detail']}")
         v1_at = first["serving_since_ms"]
         say(f"{MODEL}/{v1.version} serves; live feed at {rate:.0f} records/s, labels {label_delay_s}s later")
+        say(f"watch the timeline while it runs: http://localhost:{settings.web_port}/dashboard/")
         mark = scored(settings)
         feed.start()
         wait_for(lambda: scored(settings) >= mark + 3 * rate, timeout_s, "v1 scoring the live feed")

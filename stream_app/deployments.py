@@ -37,7 +37,7 @@ from mlstream.model_registry.records import CHAMPION, SHADOW, Build
 from mlstream.model_registry.registry import Registry
 from mlstream.model_registry.snapshots import load_snapshot
 from mlstream.model_store import open_model_store
-from mlstream.monitoring import METRIC_BELOW_THRESHOLD, ModelMonitor
+from mlstream.monitoring import METRIC_BELOW_THRESHOLD, Alert, ModelMonitor
 from mlstream.online_model import OnlineModel
 from mlstream.topic_reader import end_offsets, read_range
 from stream_app.app import app, settings
@@ -131,6 +131,9 @@ async def refuse(command: dict, reason: str) -> None:
              "raised_at": now_ms()}
     await serving.alerts_topic.send(key=alert["model_deployment_crn"].encode(),
                                     value=serving.codecs["alerts"].encode(alert))
+    serving.live.on_alert(Alert(alert["alert_type"], alert["subject"], alert["detector"], alert["value"], None,
+                                alert["records_learned"], alert["message"]), alert["raised_at"],
+                          f"{command['model']} v{command['version']}")
 
 
 async def apply(command: dict) -> None:
@@ -146,6 +149,9 @@ async def apply(command: dict) -> None:
     previous = serving.scorer if command["role"] == CHAMPION else serving.challenger
     install(command["role"], scorer)
     at = now_ms()
+    # The dashboard's timeline marks each deploy (a rollback too, not only a version's first appearance).
+    serving.live.deploys.append({"t": at / 1000, "version": f"{build.model} v{build.version}",
+                                 "role": command["role"], "reason": command.get("reason", "")})
     log.info("now serving %s as %s (was %s)", build.ref, command["role"],
              f"{previous.model.name}/{previous.model.version}" if previous else "none")
     if previous is not None:

@@ -7,6 +7,7 @@ import threading
 from collections import defaultdict
 
 import pytest
+import requests
 
 from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.model_registry.control import ControlChannel, deploy_command
@@ -117,6 +118,9 @@ def test_bad_deploys_are_refused_and_the_current_build_keeps_serving(running):
                                                                         settings.topics.alerts))
                if a["alert_type"] == "DEPLOY_REFUSED"]
     assert len(refused) == 4
+    dashboard = requests.get(f"http://localhost:{settings.web_port}/dashboard/data.json", timeout=5).json()
+    assert sum(a["alert_type"] == "DEPLOY_REFUSED" for a in dashboard["alerts"]) == 4
+    assert [d["version"] for d in dashboard["deploys"] if d.get("role") == "champion"][:2] == ["phish v1", "phish v2"]
 
 
 def test_a_shadow_build_scores_beside_the_champion(running):

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, str] = {
     "MLSTREAM_PREDICTION_METRICS": "1",
     "MLSTREAM_CHALLENGER_MODEL": "",
     "MLSTREAM_CHALLENGER_VERSION": "1",
+    "MLSTREAM_DRIFT_FEATURES": "",
     "MLSTREAM_ATLAS_URL": "",
     "MLSTREAM_LINEAGE_PORT": "21000",
     "MLSTREAM_MODEL_STORE": "",
@@ -114,6 +115,7 @@ class Settings:
     prediction_metrics: bool = True  # a CML metrics row per prediction, its label merged in later
     challenger_model: str = ""  # a model spec scored in shadow beside the champion; empty: none
     challenger_version: str = "1"
+    drift_features: tuple[str, ...] = ()  # features whose values PageHinkley watches for drift
     atlas_url: str = ""  # an Atlas server (http://host:21000): lineage goes over REST v2; empty: ATLAS_HOOK topic
     lineage_port: int = 21000  # `mlstream lineage serve`, the embedded Atlas REST subset
     model_store: str = ""  # where checkpoints and build snapshots live: s3://bucket/prefix or a folder; empty: <state_dir>/models
@@ -142,6 +144,7 @@ class Settings:
             prediction_metrics=env("MLSTREAM_PREDICTION_METRICS").lower() not in ("0", "false", "no", "off"),
             challenger_model=env("MLSTREAM_CHALLENGER_MODEL"),
             challenger_version=env("MLSTREAM_CHALLENGER_VERSION"),
+            drift_features=tuple(name.strip() for name in env("MLSTREAM_DRIFT_FEATURES").split(",") if name.strip()),
             atlas_url=env("MLSTREAM_ATLAS_URL"),
             lineage_port=int(env("MLSTREAM_LINEAGE_PORT")),
             model_store=env("MLSTREAM_MODEL_STORE"),
@@ -169,6 +172,7 @@ class Settings:
             "MLSTREAM_PREDICTION_METRICS": "1" if self.prediction_metrics else "0",
             "MLSTREAM_CHALLENGER_MODEL": self.challenger_model,
             "MLSTREAM_CHALLENGER_VERSION": self.challenger_version,
+            "MLSTREAM_DRIFT_FEATURES": ",".join(self.drift_features),
             "MLSTREAM_ATLAS_URL": self.atlas_url,
             "MLSTREAM_LINEAGE_PORT": str(self.lineage_port),
             "MLSTREAM_MODEL_STORE": self.model_store,

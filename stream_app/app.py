@@ -35,6 +35,7 @@ settings = Settings.from_env()
 topics = settings.topics
 REGISTRY_RETRY_S = 2.0
 MIN_ROLLING_ACCURACY = 0.7  # below it, an alert
+MONITORING = {"min_rolling_accuracy": MIN_ROLLING_ACCURACY, "drift_features": settings.drift_features}
 METRICS_INTERVAL_S = 5.0
 
 datadir = settings.state_dir / "faust" / settings.app_id
@@ -78,10 +79,10 @@ codecs = {
 }
 model_store = FolderModelStore(settings.state_dir / "models")
 scorer = StreamScorer.restore(lambda: models.build(settings.model), settings.model, settings.model_version, model_store,
-                              min_rolling_accuracy=MIN_ROLLING_ACCURACY)
+                              **MONITORING)
 # The challenger is scored in shadow: its predictions are judged and tracked, never sent.
 challenger = StreamScorer.restore(lambda: models.build(settings.challenger_model), settings.challenger_model,
-                                  settings.challenger_version, model_store, min_rolling_accuracy=MIN_ROLLING_ACCURACY
+                                  settings.challenger_version, model_store, **MONITORING
                                   ) if settings.challenger_model else None
 metrics_sink = KafkaMetricsSink(settings)
 trackers = {id(s): MetricsTracker(metrics_sink, s.model.name, s.model.version,

@@ -10,6 +10,11 @@ own partition so the same fields carry readable, stable names:
     'crn:mlstream:ml:local:model/phishing/build/3'
     >>> deployment_crn("phishing", "mlstream-scorer")
     'crn:mlstream:ml:local:model/phishing/deployment/mlstream-scorer'
+
+The metrics API (:mod:`mlstream.metrics`) fills ``modelCrn``, ``modelBuildCrn`` and
+``modelDeploymentCrn`` with these. Deployments are named after what serves the model: the
+stream app's application id, ``<app id>-shadow`` for a challenger scored in shadow, and
+``experiment-<name>`` for offline experiment runs (whose build is ``experiment``).
 """
 
 PREFIX = "crn:mlstream:ml:local"

@@ -41,9 +41,10 @@ def _sampling(args) -> dict | None:
     if args.sampling == "none":
         return {"method": "none"}
     dist = _pairs(args.desired_dist, "--desired-dist")
+    seed = args.seed or 0
     if not dist:
         raise UserError("--sampling under|over needs --desired-dist, e.g. --desired-dist True=0.5,False=0.5")
-    return {"method": args.sampling, "desired_dist": dist, "seed": args.seed}
+    return {"method": args.sampling, "desired_dist": dist, "seed": seed}
 
 
 def add_arguments(models: argparse.ArgumentParser) -> None:
@@ -68,7 +69,9 @@ def add_arguments(models: argparse.ArgumentParser) -> None:
     build.add_argument("model", help="the model's name (a registry model; created on first build)")
     build.add_argument("--spec", help="a models/ spec (default: the model's, else MLSTREAM_MODEL)")
     build.add_argument("--param", action="append", help="hyper-parameter NAME=VALUE of the spec (repeat)")
-    training_options(build, defaults=True)
+    build.add_argument("--config", help="take spec, params, sampling, class_weight and seed from this versioned "
+                       "config ('mlstream config put NAME FILE'; NAME or NAME@VERSION); flags override it")
+    training_options(build, defaults=False)
 
     deploy = sub.add_parser("deploy", help="serve a build in a running app, swapped between two records")
     deploy.add_argument("build", help="MODEL/VERSION or a build CRN")
@@ -103,7 +106,7 @@ def format_build(b, deployments) -> str:
 
 
 def run(args, settings: Settings) -> int:
-    from mlstream.model_registry.control import ROLLBACK, ControlChannel, deploy_command
+    from mlstream.model_registry.control import ROLLBACK, ControlChannel, check_deployable, deploy_command
     from mlstream.model_registry.metadata_log import open_registry
     from mlstream.model_registry.registry import parse_ref
     from mlstream.model_store import open_model_store
@@ -131,14 +134,28 @@ def run(args, settings: Settings) -> int:
         from mlstream.model_registry.training import rebuild, train_build
 
         if args.action == "build":
+            from_config, config_name = {}, ""
+            if args.config:
+                from mlstream.config_store import open_config_store
+                from mlstream.model_registry.training import build_settings_from_yaml
+
+                name, _, version = args.config.partition("@")
+                kept = open_config_store(settings).get(name, int(version) if version else None)
+                config_name = f"{kept.name} v{kept.version}"
+                from_config = build_settings_from_yaml(kept.text, f"config {config_name}")
             spec = registry.spec(args.model)
-            if spec is None or (args.spec and args.spec != spec.spec) or args.param:
-                spec = registry.add_spec(ModelSpec(args.model, args.spec or (spec.spec if spec else settings.model),
-                                                   _params(args.param) or (spec.params if spec else {}),
+            wanted_spec = args.spec or from_config.get("spec")
+            wanted_params = _params(args.param) or from_config.get("params")
+            if spec is None or (wanted_spec and wanted_spec != spec.spec) or wanted_params:
+                spec = registry.add_spec(ModelSpec(args.model, wanted_spec or (spec.spec if spec else settings.model),
+                                                   wanted_params or (spec.params if spec else {}),
                                                    created_at_ms=time.time_ns() // 1_000_000))
             build = train_build(settings, registry, store, model=args.model, spec=spec.spec, params=spec.params,
-                                sampling=_sampling(args), class_weight=_pairs(args.class_weight, "--class-weight"),
-                                seed=args.seed, say=say)
+                                sampling=_sampling(args) or from_config.get("sampling"),
+                                class_weight=(_pairs(args.class_weight, "--class-weight")
+                                              or from_config.get("class_weight")),
+                                seed=args.seed if args.seed is not None else from_config.get("seed", 0),
+                                config=config_name, say=say)
             print(json.dumps(build.to_dict(), indent=2) if args.json else f"built {build.ref} ({build.crn})")
         else:
             changes = {}
@@ -167,7 +184,8 @@ def run(args, settings: Settings) -> int:
         app_id = args.app or settings.app_id
         if args.action == "deploy":
             model, version = parse_ref(args.build)
-            registry.build(args.build)  # an unknown build is refused here already (the app refuses it too)
+            # Refused here already when the registry says so (the app checks again, and the snapshot and features).
+            check_deployable(registry.build(args.build).to_dict() | {"ref": f"{model}/{version}"}, None)
             role = SHADOW if args.shadow else CHAMPION
             command = deploy_command(app_id, model, version, role, args.auto_rollback)
         else:

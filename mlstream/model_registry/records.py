@@ -57,6 +57,7 @@ class Build:
     metrics: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # the build manifest: offset ranges, digests, splits
     code_version: str = ""
+    config: str = ""  # "<name> v<version>" of the config the build's settings came from, if any
     snapshot: str = ""  # location of the snapshot in the model store
     snapshot_key: str = ""
     snapshot_sha256: str = ""

@@ -40,6 +40,33 @@ def label_of(text: str, labels: set) -> Any:
     raise ValueError(f"class {text!r} does not occur in the training data (classes: {sorted(map(str, labels))})")
 
 
+CONFIG_KEYS = {"spec", "params", "sampling", "class_weight", "seed"}
+
+
+def build_settings_from_yaml(text: str, where: str) -> dict[str, Any]:
+    """A build's settings kept as a versioned config (``mlstream config put NAME FILE``).
+
+    >>> build_settings_from_yaml("{spec: hoeffding_tree, params: {grace_period: 50}, class_weight: {1: 5}}", "x")
+    {'spec': 'hoeffding_tree', 'params': {'grace_period': 50}, 'class_weight': {'1': 5.0}}
+    """
+    import yaml
+
+    from mlstream.errors import UserError
+
+    raw = yaml.safe_load(text) or {}
+    unknown = sorted(map(str, set(raw) - CONFIG_KEYS)) if isinstance(raw, dict) else [repr(raw)]
+    if unknown:
+        raise UserError(f"{where}: a build config is a mapping of {', '.join(sorted(CONFIG_KEYS))}; "
+                        f"unknown: {', '.join(unknown)}")
+    out = dict(raw)
+    if "class_weight" in out:
+        out["class_weight"] = {str(k): float(v) for k, v in out["class_weight"].items()}
+    if "sampling" in out and "desired_dist" in out["sampling"]:
+        out["sampling"] = {**out["sampling"], "desired_dist": {str(k): float(v)
+                                                                for k, v in out["sampling"]["desired_dist"].items()}}
+    return out
+
+
 def make_estimator(spec: str, params: dict[str, Any], sampling: dict[str, Any], seed: int, examples: list):
     """A fresh ``models/`` spec with ``params``, wrapped in river's random sampler if asked."""
     import models
@@ -115,7 +142,7 @@ def train_examples(spec: str, params: dict, sampling: dict, class_weight: dict, 
 
 def train_build(settings, registry, store, *, model: str, spec: str, params: dict | None = None,
                 sampling: dict | None = None, class_weight: dict | None = None, seed: int = 0,
-                split_fractions: dict | None = None, parent: str | None = None, manifest=None,
+                split_fractions: dict | None = None, parent: str | None = None, manifest=None, config: str = "",
                 say: Callable[[str], None] = print):
     """Read the data (the ranges of ``manifest`` when given: a rebuild), train, store the snapshot, register."""
     from mlstream import builds
@@ -181,7 +208,7 @@ def train_build(settings, registry, store, *, model: str, spec: str, params: dic
         metrics={f"{split}_accuracy": m["accuracy"] for split, m in metrics.items()})
     build = Build(model=model, version=version, spec=spec, params=params, parent=parent, sampling=sampling,
                   class_weight=class_weight, seed=seed, features=features, metrics=metrics,
-                  data=json.loads(new_manifest.to_json()), code_version=new_manifest.code_version,
+                  data=json.loads(new_manifest.to_json()), code_version=new_manifest.code_version, config=config,
                   snapshot=store.location(key), snapshot_key=key, snapshot_sha256=snapshot_sha, probe_sha256=digest,
                   examples_learned=learned, train_seconds=round(train_s, 3), created_at_ms=new_manifest.created_at_ms)
     registry.add_build(build)
@@ -225,5 +252,6 @@ def rebuild(settings, registry, store, ref: str, changes: dict | None = None, sa
                       params=changes.get("params", original.params),
                       sampling=changes.get("sampling", original.sampling),
                       class_weight=changes.get("class_weight", original.class_weight),
-                      seed=changes.get("seed", original.seed), parent=original.version, manifest=manifest, say=say)
+                      seed=changes.get("seed", original.seed), parent=original.version, manifest=manifest,
+                      config=original.config, say=say)
     return original, new, new.probe_sha256 == original.probe_sha256

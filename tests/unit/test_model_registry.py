@@ -120,3 +120,15 @@ def test_training_is_deterministic_for_the_same_data_and_seed():
     c = train_examples("hoeffding_tree", {}, settings[0] | {"seed": 6}, settings[1], 5, train, {"test": test},
                        [x for _, x, _ in test])
     assert c[2] != a[2]  # the seed matters, so recording it matters
+
+
+def test_build_settings_from_a_config():
+    from mlstream.errors import UserError
+    from mlstream.model_registry.training import build_settings_from_yaml
+
+    got = build_settings_from_yaml("spec: hoeffding_tree\nsampling: {method: under, desired_dist: {1: 0.5, 0: 0.5}}\n"
+                                   "seed: 3\n", "config c v1")
+    assert got == {"spec": "hoeffding_tree", "sampling": {"method": "under", "desired_dist": {"1": 0.5, "0": 0.5}},
+                   "seed": 3}
+    with pytest.raises(UserError, match="config c v2: .*unknown: learning_rate"):
+        build_settings_from_yaml("learning_rate: 0.1\n", "config c v2")

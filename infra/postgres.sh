@@ -35,8 +35,20 @@ if [ "${1:-start}" = "stop" ]; then
 fi
 
 mkdir -p "$STATE_DIR/postgres" "$STATE_DIR/logs"
+if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$STATE_DIR/postgres"
+    if ! runuser -u postgres -- test -w "$STATE_DIR/postgres"; then
+        # A checkout under a private directory (e.g. /root) is closed to the postgres user:
+        # keep the data beside the system's, one folder per checkout.
+        DATA="/var/lib/postgresql/mlstream-$(printf '%s' "$STATE_DIR" | sha1sum | cut -c1-12)/data"
+        LOG="$(dirname "$DATA")/postgres.log"
+        mkdir -p "$(dirname "$DATA")"
+        chown postgres "$(dirname "$DATA")"
+        echo "== $STATE_DIR is closed to the postgres user; PostgreSQL data in $DATA" >&2
+    fi
+fi
 touch "$LOG"
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$STATE_DIR/postgres" "$LOG"; fi
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$LOG"; fi
 if [ ! -f "$DATA/PG_VERSION" ]; then
     echo "== initialising PostgreSQL in $DATA" >&2
     as_owner "$BIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 >/dev/null

@@ -29,11 +29,6 @@ as_owner() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-if [ "${1:-start}" = "stop" ]; then
-    [ -f "$DATA/postmaster.pid" ] && as_owner "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
-    exit 0
-fi
-
 mkdir -p "$STATE_DIR/postgres" "$STATE_DIR/logs"
 if [ "$(id -u)" -eq 0 ]; then
     chown postgres "$STATE_DIR/postgres"
@@ -47,6 +42,11 @@ if [ "$(id -u)" -eq 0 ]; then
         echo "== $STATE_DIR is closed to the postgres user; PostgreSQL data in $DATA" >&2
     fi
 fi
+if [ "${1:-start}" = "stop" ]; then
+    [ -f "$DATA/postmaster.pid" ] && as_owner "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
+    exit 0
+fi
+
 touch "$LOG"
 if [ "$(id -u)" -eq 0 ]; then chown postgres "$LOG"; fi
 if [ ! -f "$DATA/PG_VERSION" ]; then

@@ -7,6 +7,7 @@ COPY producers producers
 COPY stream_app stream_app
 COPY models models
 COPY linkage linkage
+COPY spark_jobs spark_jobs
 COPY schemas schemas
 # Editable, so the code finds schemas/ beside it as in a checkout.
 RUN pip install --no-cache-dir -e .

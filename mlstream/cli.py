@@ -287,6 +287,12 @@ def cmd_train(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_spark(args, settings: Settings) -> int:
+    from spark_jobs.cli import run
+
+    return run(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from producers.datasets import DATASETS
 
@@ -393,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--spec", default=None, choices=models.SPECS, help="model spec (default: the model name)")
     train.add_argument("--version", type=int, required=True, help="build version")
     train.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+
+    from spark_jobs.cli import add_arguments as add_spark_arguments
+
+    add_spark_arguments(add("spark", cmd_spark, "PySpark jobs on the same topics: decoded tables, predictions as "
+                            "a table, training splits, warm-start, scoring with metrics, a benchmark"))
 
     from mlstream.model_registry.cli import add_arguments as add_models_arguments
 

@@ -19,7 +19,7 @@ import faust
 
 import models
 from mlstream.dead_letters import PROCESSING_FAILED, dead_letter
-from mlstream.metrics import KafkaMetricsSink, MetricsTracker
+from mlstream.metrics import KafkaMetricsSink, MetricsTracker, MetricValueError
 from mlstream.model_store import FolderModelStore
 from mlstream.monitoring import Alert
 from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
@@ -89,7 +89,7 @@ trackers = {id(s): MetricsTracker(metrics_sink, s.model.name, s.model.version,
                                   settings.app_id if s is scorer else f"{settings.app_id}-shadow")
             for s in (scorer, challenger) if s is not None}
 counters = {"records_in": 0, "labels_in": 0, "predictions_out": 0, "dead_letters": 0, "labels_before_record": 0,
-            "alerts": 0, "duplicates_skipped": 0}
+            "alerts": 0, "duplicates_skipped": 0, "metrics_refused": 0}
 live = LiveHistory()
 materializer: list = []  # the metrics materializer's child process, once started
 
@@ -214,8 +214,18 @@ def track_prediction(which: StreamScorer, prediction: dict) -> None:
     """CML's per-prediction row: the prediction id is its uuid; the label is merged in later."""
     row = {"score": prediction["score"], "predicted_label": prediction["predicted_label"],
            "latency_ms": prediction["latency_ms"]}
-    trackers[id(which)].track_prediction(prediction["prediction_id"], {k: v for k, v in row.items() if v is not None},
-                                         min(prediction["record_time"], prediction["scored_at"]), prediction["scored_at"])
+    tracked(trackers[id(which)].track_prediction, prediction["prediction_id"],
+            {k: v for k, v in row.items() if v is not None},
+            min(prediction["record_time"], prediction["scored_at"]), prediction["scored_at"])
+
+
+def tracked(call, *args) -> None:
+    """A value the metrics API refuses (a NaN label, say) is counted and logged; the stream goes on."""
+    try:
+        call(*args)
+    except MetricValueError as err:
+        counters["metrics_refused"] += 1
+        log.warning("metric not tracked: %s", err)
 
 
 async def judge(pending: dict, label, label_time_ms: int) -> None:
@@ -226,7 +236,7 @@ async def judge(pending: dict, label, label_time_ms: int) -> None:
         for alert in which.learn(entry, label, label_time_ms):
             await send_alert(which, alert)
         if settings.prediction_metrics:
-            trackers[id(which)].track_delayed_metrics({"actual": label}, entry["prediction_id"])
+            tracked(trackers[id(which)].track_delayed_metrics, {"actual": label}, entry["prediction_id"])
 
 
 async def send_alert(which: StreamScorer, alert: Alert) -> None:

@@ -20,7 +20,7 @@ import faust
 import models
 from mlstream.dead_letters import PROCESSING_FAILED, dead_letter
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, MetricValueError
-from mlstream.model_store import FolderModelStore
+from mlstream.model_store import open_model_store
 from mlstream.monitoring import Alert
 from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
 from mlstream.settings import Settings
@@ -77,7 +77,7 @@ codecs = {
     "dead_letters": TopicCodec.for_topic(registry, topics.dead_letters, "dead_letter"),
     "alerts": TopicCodec.for_topic(registry, topics.alerts, "alert"),
 }
-model_store = FolderModelStore(settings.state_dir / "models")
+model_store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url)
 scorer = StreamScorer.restore(lambda: models.build(settings.model), settings.model, settings.model_version, model_store,
                               **MONITORING)
 # The challenger is scored in shadow: its predictions are judged and tracked, never sent.

@@ -36,7 +36,6 @@ from mlstream.model_registry.metadata_log import KafkaMetadataLog, ensure_topics
 from mlstream.model_registry.records import CHAMPION, SHADOW, Build
 from mlstream.model_registry.registry import Registry
 from mlstream.model_registry.snapshots import load_snapshot
-from mlstream.model_store import open_model_store
 from mlstream.monitoring import METRIC_BELOW_THRESHOLD, Alert, ModelMonitor
 from mlstream.online_model import OnlineModel
 from mlstream.topic_reader import end_offsets, read_range
@@ -48,7 +47,7 @@ log = logging.getLogger(__name__)
 instance = f"{settings.app_id}-{uuid.uuid4().hex[:8]}"
 topics = settings.topics
 deployments_topic = app.topic(topics.deployments)
-snapshot_store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url)
+snapshot_store = serving.model_store  # checkpoints and snapshots: one store (MLSTREAM_MODEL_STORE)
 ensure_topics(settings)
 # Commands from now on are ours to apply; what came before is in the registry, read next.
 commands_from = end_offsets(settings.bootstrap_servers, topics.deployments)

@@ -44,8 +44,8 @@ PROPS
     echo $! > "$PIDFILE"
 fi
 for _ in $(seq 1 120); do
-    # Any HTTP answer (S3 errors included) means the server is up.
-    if curl -s -o /dev/null "$URL/"; then echo "$URL"; exit 0; fi
+    # The port accepting connections means the server is up (bash's /dev/tcp: no curl needed).
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then echo "$URL"; exit 0; fi
     running || { echo "S3Proxy exited; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; }
     sleep 0.5
 done

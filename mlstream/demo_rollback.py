@@ -3,7 +3,7 @@
 The story, on topics of its own (a fresh prefix per run) and a live SEA stream:
 
 1. build v1 (logistic regression) and v2 with a harmful setting (river's random
-   under-sampler keeping 3 % of one class) from the same offsets;
+   under-sampler aiming at 1 % of one class) from the same offsets;
 2. v1 serves the live stream; v2 is hot-deployed with auto-rollback;
 3. v2's rolling accuracy falls below the app's threshold: the app raises an alert on the
    alerts topic and, reading it, deploys v1 again from its snapshot (or the demo sends
@@ -39,7 +39,7 @@ from producers.feed import KafkaFeedSink, play
 MODEL = "sea"
 DATASET = "sea-drift"
 STATIONARY = 10**9  # SEA without its drift: the only change in this story is the bad build
-HARMFUL = {"method": "under", "desired_dist": {"True": 0.03, "False": 0.97}, "seed": 1}
+HARMFUL = {"method": "under", "desired_dist": {"True": 0.01, "False": 0.99}, "seed": 1}
 FIXED = {"method": "none"}
 TOTAL = 8
 

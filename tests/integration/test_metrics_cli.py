@@ -44,3 +44,18 @@ def test_experiments_are_tracked_with_the_metrics_api_and_compared(isolated, mon
                             "predictionUuid", "metrics"}
     assert main(["metrics", "materialize", "--once", "--json"]) == 0  # nothing new: the runs are stored once
     assert json.loads(capsys.readouterr().out)["stored"] == 0
+
+
+def test_tail_shows_metric_records_as_they_arrive(isolated):
+    from mlstream.metrics import KafkaMetricsSink, MetricsTracker
+    from mlstream.metrics.report import format_record, tail
+
+    init(isolated, say=lambda _: None)
+    tracker = MetricsTracker(KafkaMetricsSink(isolated), "m", "1", "tail-test")
+    for i in range(3):
+        tracker.track_aggregate_metrics({"n": i}, i, i + 1)
+    tracker.flush()
+    seen = []
+    tail(isolated, seen.append, from_beginning=True, should_stop=lambda: len(seen) >= 3)
+    assert [r["metrics"]["n"] for r in seen] == [0.0, 1.0, 2.0]
+    assert "aggregate" in format_record(seen[0]) and "m/deployment/tail-test" in format_record(seen[0])

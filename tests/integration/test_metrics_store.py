@@ -13,6 +13,7 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
+import mlstream.metrics as metrics
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, PostgresMetricsStore, SqliteMetricsStore
 from mlstream.metrics.materializer import materialize
 from mlstream.settings import REPO_ROOT
@@ -48,7 +49,7 @@ def store(request, tmp_path):
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def test_tracked_metrics_travel_through_kafka_into_the_store(isolated, store):
+def test_tracked_metrics_travel_through_kafka_into_the_store(isolated, store, monkeypatch):
     init(isolated, say=lambda _: None)
     tracker = MetricsTracker(KafkaMetricsSink(isolated), "churn", "2", isolated.app_id)
 
@@ -83,6 +84,12 @@ def test_tracked_metrics_travel_through_kafka_into_the_store(isolated, store):
     assert all(r["modelBuildCrn"] == "crn:mlstream:ml:local:model/churn/build/2" for r in rows)
     assert store.unmatched_merges() == 1
     assert len(read_all(isolated.bootstrap_servers, isolated.topics.dead_letters)) == 1
+
+    # The module-level call, as CML users write it, reads the same rows from this store.
+    monkeypatch.setitem(metrics._default, "store", store)  # what metrics.configure(store=...) does, undone after
+    assert metrics.read_metrics(model_deployment_crn=tracker.model_deployment_crn) == {"metrics": rows}
+    assert metrics.read_metrics(model_deployment_crn=tracker.model_deployment_crn, start_timestamp_ms=1000,
+                                end_timestamp_ms=2000)["metrics"] == aggregates[:1]
 
     # Replaying the whole topic (a new consumer group) stores nothing twice.
     again = materialize(dataclasses.replace(isolated, app_id=isolated.app_id + "-replay"), store,

@@ -73,10 +73,12 @@ def run(args, settings: Settings) -> int:
 
         Worker(app, loglevel=args.loglevel).execute_from_commandline()
         return 0
+    from mlstream import local_services
     from stream_app.linkage_eval import print_report, run_eval
 
     say = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
         (lambda line: print(line, flush=True))
+    local_services.up(settings, progress=say)  # a no-op when they run
     report = run_eval(settings, linkage, dataset=args.dataset, config_spec=args.config, records=args.records,
                       latency_rate=args.latency_rate, latency_records=args.latency_records,
                       keep_topics=args.keep_topics, say=say)

@@ -31,7 +31,6 @@ from confluent_kafka.admin import AdminClient
 from linkage.batch_baseline import baseline_quality
 from linkage.datasets import FEBRL, Dataset, load_febrl
 from linkage.evaluation import quality
-from mlstream import local_services
 from mlstream.demo import app_stats, stop_app, wait_for
 from mlstream.errors import UserError
 from mlstream.serde import TopicCodec, registry_client
@@ -184,7 +183,6 @@ def run_eval(settings: Settings, linkage: LinkageSettings, *, dataset: str, conf
     spec = config_spec or FEBRL[dataset][1]
     config, version = load_config(spec, settings, linkage.config_store_prefix)
     linkage = dataclasses.replace(linkage, config=spec)
-    local_services.up(settings, progress=lambda line: None)
     data = load_febrl(dataset).head(records)
     say(f"linkage eval: {dataset} ({len(data.records)} records, {len(data.true_pairs)} true pairs), "
         f"config {config.name} {version}")

@@ -1,0 +1,141 @@
+"""Record linkage on the real broker and registry: a restart mid-feed, bad input, lineage, a small eval.
+
+The linkage app runs as a real `mlstream linkage app` process; what it did is read
+back from Kafka, not taken from its word.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from linkage.config import CONFIG_DIR
+from linkage.datasets import load_febrl
+from linkage.evaluation import quality
+from mlstream.config_store import SchemaRegistryConfigStore
+from mlstream.demo import stop_app, wait_for
+from mlstream.lineage.hook import HookMessageAssembler
+from mlstream.lineage.typesystem import TypeSystem
+from mlstream.serde import TopicCodec, registry_client
+from mlstream.topic_reader import read_all
+from mlstream.topics import init
+from producers.linkage_feed import KafkaLinkageSink, play_records
+from stream_app.linkage_eval import Run, run_eval
+from stream_app.linkage_settings import LinkageSettings
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+RECORDS = 2400  # 1,200 of each FEBRL4 source, interleaved
+QUIET = lambda line: None  # noqa: E731
+
+
+@pytest.fixture
+def linkage_run(isolated):
+    linkage = LinkageSettings(config="febrl", app_id=f"{isolated.app_id}-linkage", web_port=free_port())
+    init(isolated, say=QUIET)
+    return Run(isolated, linkage, isolated.state_dir / "linkage.log")
+
+
+def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
+    settings = linkage_run.settings
+    # The config comes from the registry: the bundled one with a list of accepted sources, and a
+    # first EM fit early enough for this short feed.
+    text = (CONFIG_DIR / "febrl.yaml").read_text().replace("warmup_pairs: 200", "warmup_pairs: 50")
+    text += "sources: [febrl4-a, febrl4-b]\n"
+    store = SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
+    version = store.put("linkage-febrl", text)
+    run = dataclasses.replace(linkage_run, linkage=dataclasses.replace(linkage_run.linkage,
+                                                                       config="registry:linkage-febrl"))
+    data = load_febrl("febrl4").head(RECORDS)
+    half = RECORDS // 2
+    sink = KafkaLinkageSink(settings)
+
+    process = run.start_app()
+    try:
+        play_records(data.records[:half], sink, progress=QUIET)
+        first = run.wait_until(process, half, 120, QUIET)
+    finally:
+        stop_app(process)
+    assert first["records_indexed"] == half and first["model"]["fits"] >= 1
+
+    # Meanwhile: the rest of the feed, an unknown source, an exact repeat, an undecodable value.
+    play_records(data.records[half:], sink, progress=QUIET)
+    play_records([dataclasses.replace(data.records[0], source="febrl4-c"), data.records[5]], sink, progress=QUIET)
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer.produce(settings.topics.linkage_records, key=b"junk", value=b"\x00\x00")
+    producer.flush(10)
+
+    process = run.start_app()
+    try:
+        run.wait_until(process, 1, 120, QUIET)
+        # A replay of records whose offsets the first run had not committed also counts as input,
+        # so wait for every record to be either indexed or dead-lettered instead.
+        second = wait_for(lambda: (s := run.stats()) and s["records_indexed"] + s["counters"]["dead_letters"]
+                          >= RECORDS + 2 and s, 120, "the restarted app to link the rest of the feed")
+    finally:
+        stop_app(process)
+    # the restarted worker found every record of the first half, its entities and its model
+    dead = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.dead_letters,
+                                "dead_letter")
+    letters = [dead.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.dead_letters)]
+    assert sorted(d["error_type"] for d in letters) == ["NOT_CONFLUENT_FRAMED", "UNKNOWN_SOURCE"], \
+        [(d["source_offset"], d["error_message"]) for d in letters]
+    assert second["records_indexed"] == RECORDS
+    assert second["model"]["fits"] >= first["model"]["fits"]  # restored from its table, not refitted from 0
+    assert second["config"]["version"] == str(version)
+    assert second["counters"]["dead_letters"] == 2  # unknown source and undecodable
+    assert second["linker"]["duplicate_records"] >= 1 and second["linker"]["unknown_source"] == 1
+
+    events = run.link_events()
+    assert sorted((e["source"], e["record_id"]) for e in events) == sorted((r.source, r.record_id)
+                                                                           for r in data.records)
+    position = {r.key: i for i, r in enumerate(data.records)}
+    linked_across_restart = [e for e in events[half:] if any(
+        c["linked"] and position[f"{c['source']}|{c['record_id']}"] < half for c in e["candidates"])]
+    assert len(linked_across_restart) > 50
+    figures = quality(events, data.true_pairs, mode="link", possible_pairs=data.possible_pairs())
+    assert figures["precision"] > 0.99 and figures["recall"] > 0.98
+
+    # entity updates: every record's entity announced, merges name what they absorbed
+    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.entity_updates,
+                                 "entity_update")
+    updates = [codec.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.entity_updates)]
+    assert len(updates) == RECORDS
+    final_entity = {}
+    for update in updates:
+        for ref in update["records"]:
+            final_entity[(ref["source"], ref["record_id"])] = update["entity_id"]
+    assert all(final_entity[(e["source"], e["record_id"])] == e["entity_id"] for e in events[-100:])
+
+    # lineage: the linkage process with its config version, between the feed topic and the link topics
+    assembler = HookMessageAssembler()
+    notifications = [n for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+                     for n in assembler.add(m.value())]
+    types = TypeSystem.load()
+    processes = []
+    for n in notifications:
+        assert types.validate_notification(n["message"]) == []
+        processes += [e for e in n["message"]["entities"]["entities"] if e["typeName"] == "mlstream_stream_process"]
+    assert {p["attributes"]["modelName"] for p in processes} == {"linkage:febrl"}
+    assert {p["attributes"]["modelVersion"] for p in processes} == {str(version)}
+
+
+def test_a_small_eval_reports_stream_and_batch_figures(isolated):
+    settings = isolated
+    linkage = LinkageSettings(config="febrl", app_id=f"{settings.app_id}-linkage", web_port=free_port())
+    init(settings, say=QUIET)  # the ATLAS_HOOK topic of this test
+    report = run_eval(settings, linkage, dataset="febrl4", config_spec=None, records=1000, latency_rate=200,
+                      latency_records=300, say=QUIET)
+    stream, batch = report["stream"], report["batch_baseline"]
+    assert stream["link_events"] == 1000 and stream["dead_letters"] == 2 and stream["duplicates_skipped"] == 1
+    assert stream["f1"] > 0.98 and batch["f1"] > 0.98
+    assert stream["pairs_completeness"] == batch["pairs_completeness"]
+    assert stream["records_per_second"] > 0 and report["stream_latency"]["records"] == 300
+    assert report["stream_latency"]["latency_ms_p50"] is not None
+    left = [t for t in AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=10).topics
+            if t.startswith(f"{settings.topics.prefix}eval-")]
+    assert left == []

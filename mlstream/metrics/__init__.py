@@ -26,6 +26,7 @@ Identifiers (``modelCrn``, ``modelBuildCrn``, ``modelDeploymentCrn``) follow
 from __future__ import annotations
 
 import functools
+import inspect
 
 from mlstream.metrics.records import MetricValueError
 from mlstream.metrics.sink import EmbeddedMetricsSink, KafkaMetricsSink, MetricsSink
@@ -79,6 +80,13 @@ def track_aggregate_metrics(metrics: dict, start_timestamp_ms: int, end_timestam
 
 def model_metrics(predict):
     """CML's decorator: resolves the default tracker at call time, so ``configure`` may come later."""
+
+    if inspect.iscoroutinefunction(predict):
+        @functools.wraps(predict)
+        async def tracked_async(*args, **kwargs):
+            return await tracker().model_metrics(predict)(*args, **kwargs)
+
+        return tracked_async
 
     @functools.wraps(predict)
     def tracked(*args, **kwargs):

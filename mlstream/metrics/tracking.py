@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import time
 import uuid
 
@@ -98,12 +99,31 @@ class MetricsTracker:
         """Decorate a predict function: each call gets a uuid and a row of its own metrics.
 
         The decorated function returns ``{"prediction": ..., "model_deployment_crn": ...,
-        "uuid": ...}`` as in CML.
+        "uuid": ...}`` as in CML. A coroutine function (a Faust agent's helper) stays one;
+        ``track_metric`` inside it lands in its own prediction even with other calls interleaved.
         """
+
+        def finish(prediction_uuid: str, collected: dict, started: int, prediction) -> dict:
+            self.track_prediction(prediction_uuid, collected, started, self.clock_ms())
+            return {"prediction": prediction, "model_deployment_crn": self.model_deployment_crn,
+                    "uuid": prediction_uuid}
+
+        if inspect.iscoroutinefunction(predict):
+            @functools.wraps(predict)
+            async def tracked_async(*args, **kwargs):
+                collected: dict = {}
+                token = _current_prediction.set(collected)
+                started = self.clock_ms()
+                try:
+                    prediction = await predict(*args, **kwargs)
+                finally:
+                    _current_prediction.reset(token)
+                return finish(str(uuid.uuid4()), collected, started, prediction)
+
+            return tracked_async
 
         @functools.wraps(predict)
         def tracked(*args, **kwargs):
-            prediction_uuid = str(uuid.uuid4())
             collected: dict = {}
             token = _current_prediction.set(collected)
             started = self.clock_ms()
@@ -111,9 +131,7 @@ class MetricsTracker:
                 prediction = predict(*args, **kwargs)
             finally:
                 _current_prediction.reset(token)
-            self.track_prediction(prediction_uuid, collected, started, self.clock_ms())
-            return {"prediction": prediction, "model_deployment_crn": self.model_deployment_crn,
-                    "uuid": prediction_uuid}
+            return finish(str(uuid.uuid4()), collected, started, prediction)
 
         return tracked
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 
 import pytest
@@ -123,3 +124,19 @@ def test_sinks_pickle_for_spark_executors(tmp_path):
     copy = pickle.loads(pickle.dumps(MetricsTracker(sink, "m", "1", "spark")))
     copy.track_aggregate_metrics({"n": 2}, 1, 2)
     assert copy.sink.store.count() == 2
+
+
+def test_async_predictions_keep_their_own_metrics_when_interleaved(tracker):
+    @tracker.model_metrics
+    async def predict(x):
+        tracker.track_metric("before", x)
+        await asyncio.sleep(0.01 * (3 - x))  # the calls finish in reverse order
+        tracker.track_metric("after", x)
+        return x
+
+    async def main():
+        return await asyncio.gather(*(predict(x) for x in (1, 2)))
+
+    outs = asyncio.run(main())
+    rows = {r["predictionUuid"]: r["metrics"] for r in tracker.sink.store.read()}
+    assert [rows[o["uuid"]] for o in outs] == [{"before": 1.0, "after": 1.0}, {"before": 2.0, "after": 2.0}]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from mlstream.settings import Settings
 
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
 #: Spark's own Kafka and Avro connectors, Scala 2.13 builds like pyspark 4's jars.
 CONNECTORS = ("org.apache.spark:spark-sql-kafka-0-10_2.13", "org.apache.spark:spark-avro_2.13")
 
@@ -49,6 +51,7 @@ def spark_conf(settings: Settings, master: str = "local[2]", driver_memory: str 
         # Python workers run the same interpreter as the driver (the project's venv).
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
     }
     if os.environ.get("MLSTREAM_SPARK_IVY"):
         conf["spark.jars.ivy"] = os.environ["MLSTREAM_SPARK_IVY"]

@@ -10,6 +10,7 @@ spark-submit owns the master, memory and packages here, so the session is taken 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from mlstream.settings import Settings
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_job(spark, args, settings)
     finally:
         spark.stop()
-    print(result)
+    print(json.dumps(result, indent=2, default=str))
     return 0
 
 

@@ -31,6 +31,28 @@ def chromium():
     return done.stdout.strip().splitlines()[-1]
 
 
+class FeedStopped(Exception):
+    pass
+
+
+class StoppableSink:
+    """A feed sink that ends the feed (by raising) once ``stop`` is set."""
+
+    def __init__(self, sink, stop: threading.Event):
+        self.sink, self.stop = sink, stop
+
+    def send_record(self, record: dict) -> None:
+        if self.stop.is_set():
+            raise FeedStopped()
+        self.sink.send_record(record)
+
+    def send_label(self, label: dict) -> None:
+        self.sink.send_label(label)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
 def run_chromium(chromium: str, profile, *args: str) -> subprocess.CompletedProcess:
     command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
@@ -42,12 +64,19 @@ def test_the_dashboard_draws_live_data_while_a_stream_runs(services, isolated, c
     init(isolated, say=lambda _: None)
     log_path = isolated.state_dir / "app.log"
     app = start_app(isolated, log_path)
+    stop = threading.Event()
     try:
         wait_for_app(isolated, app, log_path)
-        # A paced feed keeps the stream running while the browser looks.
-        feed = threading.Thread(target=play, args=(examples("phishing"), KafkaFeedSink(isolated)), kwargs=dict(
-            dataset="phishing", source=source_name("phishing"), rate=100, label_delay_s=0.5, progress=lambda _: None),
-            daemon=True)
+        # An endless paced feed keeps the stream running while the browser looks, until told to stop.
+
+        def run_feed():
+            try:
+                play(examples("sea-drift"), StoppableSink(KafkaFeedSink(isolated), stop), dataset="sea-drift",
+                     source=source_name("sea-drift"), rate=100, label_delay_s=0.5, progress=lambda _: None)
+            except FeedStopped:
+                pass
+
+        feed = threading.Thread(target=run_feed, daemon=True)
         feed.start()
         wait_for(lambda: (app_stats(isolated) or {"counters": {"labels_in": 0}})["counters"]["labels_in"] > 300,
                  120, "labels to arrive")
@@ -59,8 +88,8 @@ def test_the_dashboard_draws_live_data_while_a_stream_runs(services, isolated, c
         shot = run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
         assert shot.returncode == 0, shot.stderr[-2000:]
         assert feed.is_alive(), "the feed ended before the browser looked: the stream must still run"
-        feed.join(60)
     finally:
+        stop.set()
         stop_app(app)
 
     html = dom.stdout

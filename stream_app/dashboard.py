@@ -28,6 +28,7 @@ VERSION_FIGURES = ("rolling_accuracy", "rolling_log_loss", "rolling_roc_auc", "r
                    "accuracy", "label_coverage", "records_scored", "records_learned", "latency_p50_ms",
                    "latency_p99_ms")
 LAST_PREDICTIONS_MS = 60_000
+THROUGHPUT_WINDOW_S = 5.0
 
 
 class LiveHistory:
@@ -36,7 +37,7 @@ class LiveHistory:
         self.deploys: list[dict] = []
         self.alerts: deque[dict] = deque(maxlen=max_alerts)
         self.predictions: deque[tuple] = deque(maxlen=max_predictions)
-        self._last: tuple[float, int] | None = None
+        self._outs: deque[tuple[float, int]] = deque()  # (time, predictions out) of recent samples
 
     def on_prediction(self, at_ms: int, version: str, label, score: float | None) -> None:
         self.predictions.append((at_ms, version, label if isinstance(label, (bool, int, float, str)) else str(label),
@@ -47,10 +48,12 @@ class LiveHistory:
 
     def sample(self, now_s: float, counters: dict, monitors: dict[str, ModelMonitor]) -> None:
         out = counters.get("predictions_out", 0)
-        throughput = 0.0
-        if self._last is not None and now_s > self._last[0]:
-            throughput = (out - self._last[1]) / (now_s - self._last[0])
-        self._last = (now_s, out)
+        # Over a few seconds, not since the last sample: timers fire unevenly under load.
+        self._outs.append((now_s, out))
+        while len(self._outs) > 2 and now_s - self._outs[1][0] >= THROUGHPUT_WINDOW_S:
+            self._outs.popleft()
+        first_s, first_out = self._outs[0]
+        throughput = (out - first_out) / (now_s - first_s) if now_s > first_s else 0.0
         versions = {}
         for version, monitor in monitors.items():
             if not any(d["version"] == version for d in self.deploys):

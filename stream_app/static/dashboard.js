@@ -34,9 +34,11 @@ function drawChart(id, series, opts = {}) {
   const sy = y => height - pad.bottom - (y - y0) / (y1 - y0) * (height - pad.top - pad.bottom);
   el("line", {x1: pad.left, x2: pad.left, y1: pad.top, y2: height - pad.bottom, stroke: "#999"}, svg);
   el("line", {x1: pad.left, x2: width - pad.right, y1: height - pad.bottom, y2: height - pad.bottom, stroke: "#999"}, svg);
+  // Enough decimals that the three ticks differ, e.g. 0.881 / 0.885 / 0.889 for a narrow band.
+  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(y1 - y0)) + 1));
   for (const y of [y0, (y0 + y1) / 2, y1]) {
     el("text", {x: pad.left - 4, y: sy(y) + 4, "text-anchor": "end", "font-size": 10, fill: "#555"}, svg)
-      .textContent = Math.abs(y) >= 100 ? y.toFixed(0) : y.toFixed(2);
+      .textContent = y.toFixed(decimals);
   }
   el("text", {x: width - pad.right, y: height - 4, "text-anchor": "end", "font-size": 10, fill: "#555"}, svg)
     .textContent = opts.xLabel || "";

@@ -99,7 +99,7 @@ def phase_figures(settings: Settings, boundaries: list[tuple[str, str, int, int]
 
 
 def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int = 3000, label_delay_s: float = 0.5,
-                      auto_rollback: bool = True, timeout_s: float = 120.0) -> dict:
+                      auto_rollback: bool = True, start_services: bool = True, timeout_s: float = 120.0) -> dict:
     from mlstream import local_services
 
     settings = demo_settings(base)
@@ -107,7 +107,8 @@ def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int
     started = time.monotonic()
 
     step(1, TOTAL, "local Kafka and Schema Registry; topics of this run")
-    local_services.up(settings)
+    if start_services:
+        local_services.up(settings)
     init(settings, say=lambda line: None)
     say(f"topics {settings.topics.prefix}*, app id {settings.app_id}")
 

@@ -1,0 +1,28 @@
+"""`mlstream demo rollback` end to end: the bad build is detected by the app's alert and rolled back automatically."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlstream.demo_rollback import run_rollback_demo
+from tests.conftest import isolated_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(600)  # about 30 s alone; the app's start and catch-up slow down on a loaded 2-core machine
+def test_the_rollback_story_runs_and_its_numbers_show_detection_and_rollback(services, tmp_path, capsys):
+    summary = run_rollback_demo(isolated_settings(services, tmp_path / "state"), rate=250.0,
+                                start_services=False)  # the session's services run already
+    before, during, after_rollback, after_fix = summary["phases"]
+    assert (before["build"], during["build"], after_rollback["build"], after_fix["build"]) == \
+        ("sea/1", "sea/2", "sea/1", "sea/3")
+    assert all(p["predictions"] > 0 for p in summary["phases"])
+    assert during["accuracy"] < before["accuracy"] - 0.2  # the bad build was bad, live
+    assert after_rollback["accuracy"] > during["accuracy"] + 0.2 and after_fix["accuracy"] > during["accuracy"] + 0.2
+    assert summary["alert"]["alert_type"] == "METRIC_BELOW_THRESHOLD" and summary["rollback"] == "automatic"
+    assert summary["records_affected"] == during["predictions"]
+    assert summary["time_to_detect_ms"] > 0 and summary["time_to_roll_back_ms"] >= 0
+    assert summary["builds"]["sea/3"]["parent"] == "2"
+    assert sum(p["predictions"] for p in summary["phases"]) == summary["records_streamed"]  # none lost, none twice
+    assert "time to roll back" in capsys.readouterr().out

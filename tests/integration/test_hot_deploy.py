@@ -23,7 +23,7 @@ from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
 
 pytestmark = pytest.mark.integration
-FIRST, SECOND = 600, 900
+FIRST, SECOND, AFTER = 600, 900, 60
 
 
 def feed(settings, n: int, seed: int, rate: float = 0.0) -> None:
@@ -66,16 +66,17 @@ def test_swaps_between_two_records_losing_and_repeating_none(running):
     producer = threading.Thread(target=feed, args=(settings, SECOND, 2, 600.0))
     producer.start()
     wait_for(lambda: len(predictions(settings)) >= FIRST + 200, 60, "records scored by phish/1")
-    answer = control.request(deploy_command(settings.app_id, "phish", "2"))
+    answer = control.request(deploy_command(settings.app_id, "phish", "2"))  # while the feed runs
     producer.join()
     assert answer["result"] == "applied", answer
-    wait_for(lambda: len(predictions(settings)) >= FIRST + SECOND, 90, "every record scored")
+    feed(settings, AFTER, seed=4)  # phish/2 scores these whenever the swap fell
+    wait_for(lambda: len(predictions(settings)) >= FIRST + SECOND + AFTER, 90, "every record scored")
 
     found = predictions(settings)
     by_offset = defaultdict(list)
     for p in found:
         by_offset[(p["input_partition"], p["input_offset"])].append(p)
-    assert len(found) == FIRST + SECOND, "a record was scored twice or not at all"
+    assert len(found) == FIRST + SECOND + AFTER, "a record was scored twice or not at all"
     assert all(len(v) == 1 for v in by_offset.values())
     # Per partition, in offset order: the app's start-up model, then phish/1, then phish/2, never interleaved.
     order = {(settings.model, settings.model_version): 0, ("phish", "1"): 1, ("phish", "2"): 2}

@@ -6,6 +6,9 @@ start: this job does not learn), and the batch's figures go through the metrics
 API as one aggregate row per batch of the ``spark-score`` deployment: records scored,
 quarantined, positive share, mean score, and accuracy on the records whose label is already
 on the labels topic. ``mlstream metrics read`` then shows them beside the app's rows.
+Values that do not decode are appended to ``<db>.score_quarantine`` with the reason (a
+batch replayed after a crash may append its rows again: they name their topic, partition
+and offset, so duplicates are visible).
 
     mlstream spark score                     # until Ctrl-C; --available-now stops when caught up
 """
@@ -19,10 +22,12 @@ from mlstream.errors import UserError
 from mlstream.online_model import OnlineModel
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import decoded_rows, kafka_options
+from spark_jobs.avro import decoded_rows, kafka_options, quarantined
+from spark_jobs.session import register_table, table_path
 from spark_jobs.topics import label_value, prepare, read_batch
 
 DEPLOYMENT = "spark-score"
+QUARANTINE = "score_quarantine"
 
 
 def load_model(settings: Settings) -> OnlineModel:
@@ -80,7 +85,11 @@ class BatchScorer:
         frame = frame.persist()
         try:
             rows = decoded_rows(frame).select("id", "features").collect()
-            quarantined = frame.where(F.col("quarantine_kind").isNotNull()).count()
+            bad = quarantined(frame)
+            n_bad = bad.count()
+            if n_bad:
+                bad.write.mode("append").parquet(str(table_path(self.settings, QUARANTINE)))
+                register_table(self.spark, self.settings, QUARANTINE)
         finally:
             frame.unpersist()
         labels = {}
@@ -93,12 +102,12 @@ class BatchScorer:
         for row in rows:
             prediction = self.model.predict(dict(row["features"]))
             scored.append((prediction.label, labels.get(row["id"]), prediction.score))
-        metrics = batch_metrics(scored, quarantined)
+        metrics = batch_metrics(scored, n_bad)
         self.tracker.track_aggregate_metrics(metrics, started, int(time.time() * 1000))
         self.tracker.flush()
         self.totals["batches"] += 1
         self.totals["records_scored"] += metrics["records_scored"]
-        self.totals["quarantined"] += quarantined
+        self.totals["quarantined"] += n_bad
         self.say(f"spark score: batch {batch_id}: {metrics}")
 
 
@@ -119,7 +128,8 @@ def run(spark, settings: Settings, trigger_seconds: float = 5.0, available_now: 
         processingTime=f"{trigger_seconds} seconds")
     lineage.report_job(settings, "score", inputs=[lineage.topic_input(settings, records.topic),
                                                   lineage.topic_input(settings, settings.topics.labels)],
-                       outputs=[lineage.topic_input(settings, settings.topics.metrics)])
+                       outputs=[lineage.topic_input(settings, settings.topics.metrics),
+                                lineage.table_output(settings, QUARANTINE)])
     say(f"spark score: scoring {records.topic} with {model.name} v{model.version} ({model.n_learned} labels "
         f"learned); metrics as deployment {tracker.model_deployment_crn}")
     query = writer.queryName(query_name or f"score-{settings.topics.prefix}{settings.model}").start()

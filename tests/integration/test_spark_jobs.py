@@ -23,7 +23,7 @@ from mlstream.topic_reader import end_offsets
 from mlstream.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
-from spark_jobs import predictions, read_topic, score, splits, warm_start
+from spark_jobs import predictions, read_topic, score, session, splits, warm_start
 from tests.conftest import free_port, isolated_settings
 
 pytestmark = pytest.mark.integration
@@ -51,12 +51,10 @@ def bad_values(settings) -> None:
 def spark(services, tmp_path_factory):
     """One SparkSession for the whole test session: starting Spark costs ~10 s (the first time, the
     connector jars are resolved from Maven Central too). Jobs place tables by their own settings."""
-    from spark_jobs.session import spark_session
-
     settings = dataclasses.replace(services, state_dir=tmp_path_factory.mktemp("spark-session"))
-    session = spark_session(settings, "mlstream-tests", driver_memory="768m")
-    yield session
-    session.stop()
+    started = session.spark_session(settings, "mlstream-tests", driver_memory="768m")
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +140,7 @@ def test_warm_start_is_served_by_the_stream_app_and_its_predictions_are_a_spark_
         wait_for(caught_up, 90, "the predictions table to hold every prediction")
         assert all(q.isActive for q in queries), "the stream stopped"
         row = spark.sql(f"SELECT count(*) AS n, sum(CAST(correct AS INT)) AS hits, count(label) AS labelled "
-                        f"FROM {fed.topics.prefix.strip('.').replace('-', '_')}.predictions_with_labels "
+                        f"FROM {session.database(fed)}.predictions_with_labels "
                         f"WHERE model_name = 'phish' AND model_version = '{build.version}'").first()
         assert row["n"] >= 1 and row["labelled"] >= 1 and row["hits"] is not None
     finally:
@@ -158,6 +156,9 @@ def test_a_streaming_query_scores_the_stream_with_metrics_like_the_apps(spark, f
     result = score.run(spark, fed, available_now=True, say=quiet)
     decoded = sum(end_offsets(fed.bootstrap_servers, fed.topics.records).values()) - 3
     assert result["records_scored"] == decoded and result["quarantined"] == 3
+    kinds = sorted(r[0] for r in spark.table(f"{session.database(fed)}.score_quarantine")
+                   .select("quarantine_kind").collect())
+    assert kinds == ["DECODE_FAILED", "NOT_CONFLUENT_FRAMED", "UNKNOWN_SCHEMA_ID"]
     store = open_store(str(fed.state_dir / "metrics.db"))
     materialize(fed, store, until_caught_up=True)
     rows = store.read(model_deployment_crn=result["model_deployment_crn"])
@@ -169,7 +170,7 @@ def test_spark_jobs_are_in_the_lineage(fed, tmp_path):
     service = LineageService(fed, database=str(tmp_path / "lineage.db")).start()
     try:
         client = atlas_client(fed)
-        database = fed.topics.prefix.strip(".").replace("-", "_")
+        database = session.database(fed)
 
         def graph():
             try:

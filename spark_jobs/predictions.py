@@ -19,7 +19,6 @@ long-lived session; ``mlstream spark sql`` does)::
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from mlstream.settings import Settings

@@ -6,6 +6,9 @@ start: this job does not learn), and the batch's figures go through the metrics
 API as one aggregate row per batch of the ``spark-score`` deployment: records scored,
 quarantined, positive share, mean score, and accuracy on the records whose label is already
 on the labels topic. ``mlstream metrics read`` then shows them beside the app's rows.
+Labels are looked up by a batch read of the labels topic per micro-batch: cheap at the
+demo's sizes, linear in the labels topic's size; for long streams query
+``predictions_with_labels`` (job ``predictions``) instead.
 Values that do not decode are appended to ``<db>.score_quarantine`` with the reason (a
 batch replayed after a crash may append its rows again: they name their topic, partition
 and offset, so duplicates are visible).

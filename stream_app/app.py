@@ -18,14 +18,15 @@ import uuid
 import faust
 
 import models
-from mlstream.dead_letters import PROCESSING_FAILED, dead_letter
+from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, MetricValueError
 from mlstream.model_store import open_model_store
 from mlstream.monitoring import Alert
-from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
+from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
 from stream_app.lineage import LineageReporter
 from stream_app.dashboard import LiveHistory
+from stream_app.dead_lettering import DeadLetterer
 from stream_app.scorer import StreamScorer, now_ms
 from stream_app.web import WebViews
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 topics = settings.topics
-REGISTRY_RETRY_S = 2.0
 MIN_ROLLING_ACCURACY = 0.7  # below it, an alert
 MONITORING = {"min_rolling_accuracy": MIN_ROLLING_ACCURACY, "drift_features": settings.drift_features}
 METRICS_INTERVAL_S = 5.0
@@ -90,6 +90,7 @@ trackers = {id(s): MetricsTracker(metrics_sink, s.model.name, s.model.version,
             for s in (scorer, challenger) if s is not None}
 counters = {"records_in": 0, "labels_in": 0, "predictions_out": 0, "dead_letters": 0, "labels_before_record": 0,
             "alerts": 0, "duplicates_skipped": 0, "metrics_refused": 0}
+dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], settings.app_id, counters)
 live = LiveHistory()
 materializer: list = []  # the metrics materializer's child process, once started
 
@@ -112,31 +113,6 @@ web_views = WebViews(app, live, counters, monitors, consumer_lag, now_ms)
 window_start_ms = now_ms()
 
 
-async def decode(codec: TopicCodec, message) -> dict | None:
-    """Decode a message value, or dead-letter it and return None.
-
-    A registry that cannot be reached is not the message's fault: wait and retry.
-    """
-    while True:
-        try:
-            return codec.decode(message.value)
-        except UndecodableValue as err:
-            await send_dead_letter(message, err.kind, err.message)
-            return None
-        except Exception as err:
-            log.warning("registry unavailable while decoding %s[%s]@%s (%s); retrying in %ss",
-                        message.topic, message.partition, message.offset, err, REGISTRY_RETRY_S)
-            await asyncio.sleep(REGISTRY_RETRY_S)
-
-
-async def send_dead_letter(message, error_type: str, error_message: str) -> None:
-    letter = dead_letter(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
-                         message.key, message.value, message.headers, error_type, error_message, settings.app_id)
-    await dead_letters_topic.send(key=message.key, value=codecs["dead_letters"].encode(letter))
-    counters["dead_letters"] += 1
-    log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error_type)
-
-
 def seen_before(message) -> bool:
     key = f"{message.topic}:{message.partition}"
     last = processed_up_to.get(key)
@@ -155,7 +131,7 @@ async def score(stream):
         if seen_before(message):
             continue
         counters["records_in"] += 1
-        record = await decode(codecs["records"], message)
+        record = await dead_letterer.decode(codecs["records"], message)
         if record is None:
             continue
         serving = scorer  # one build per record, even if stream_app.deployments swaps it during an await
@@ -164,7 +140,7 @@ async def score(stream):
                                                 epoch_ms(record["event_time"]), arrived)
             value = codecs["predictions"].encode(prediction)
         except Exception as err:  # a record the model cannot take must not stop the stream
-            await send_dead_letter(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
+            await dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
             continue
         await predictions_topic.send(key=message.key, value=value)
         counters["predictions_out"] += 1
@@ -190,7 +166,7 @@ async def learn(stream):
         if seen_before(message):
             continue
         counters["labels_in"] += 1
-        label = await decode(codecs["labels"], message)
+        label = await dead_letterer.decode(codecs["labels"], message)
         if label is None:
             continue
         pending = awaiting_label.get(label["id"])

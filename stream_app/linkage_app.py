@@ -32,9 +32,10 @@ from collections import deque
 import faust
 
 from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
-from mlstream.dead_letters import PROCESSING_FAILED, dead_letter
-from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
+from mlstream.dead_letters import PROCESSING_FAILED
+from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
+from stream_app.dead_lettering import DeadLetterer
 from stream_app.linkage_lineage import emit_linkage_lineage
 from stream_app.linkage_settings import LinkageSettings, load_config
 
@@ -44,7 +45,6 @@ settings = Settings.from_env()
 linkage_settings = LinkageSettings.from_env()
 topics = settings.topics
 config, config_version = load_config(linkage_settings.config, settings, linkage_settings.config_store_prefix)
-REGISTRY_RETRY_S = 2.0
 LATENCY_WINDOW = 10_000  # latest records the percentiles are taken over
 
 datadir = settings.state_dir / "faust" / linkage_settings.app_id
@@ -92,6 +92,7 @@ codecs = {
     "dead_letters": TopicCodec.for_topic(registry, topics.dead_letters, "dead_letter"),
 }
 counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0}
+dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], linkage_settings.app_id, counters)
 processing_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
 end_to_end_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
 _linker: Linker | None = None
@@ -105,29 +106,6 @@ def linker() -> Linker:
         log.info("linker ready: config %s %s, %d records indexed, model fitted %d times",
                  config.name, config_version, len(state.records), _linker.model.n_fits)
     return _linker
-
-
-async def decode(codec: TopicCodec, message) -> dict | None:
-    """Decode a message value, or dead-letter it and return None; wait out a registry outage."""
-    while True:
-        try:
-            return codec.decode(message.value)
-        except UndecodableValue as err:
-            await send_dead_letter(message, err.kind, err.message)
-            return None
-        except Exception as err:
-            log.warning("registry unavailable while decoding %s[%s]@%s (%s); retrying in %ss",
-                        message.topic, message.partition, message.offset, err, REGISTRY_RETRY_S)
-            await asyncio.sleep(REGISTRY_RETRY_S)
-
-
-async def send_dead_letter(message, error_type: str, error_message: str) -> None:
-    letter = dead_letter(message.topic, message.partition, message.offset, int(message.timestamp * 1000),
-                         message.key, message.value, message.headers, error_type, error_message,
-                         linkage_settings.app_id)
-    await dead_letters_topic.send(key=message.key, value=codecs["dead_letters"].encode(letter))
-    counters["dead_letters"] += 1
-    log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, error_type)
 
 
 def entity_update(update: dict, now_ms: int) -> dict:
@@ -150,7 +128,7 @@ async def link(stream):
         arrived = time.perf_counter()
         message = event.message
         counters["records_in"] += 1
-        record = await decode(codecs["records"], message)
+        record = await dead_letterer.decode(codecs["records"], message)
         if record is None:
             continue
         try:
@@ -158,7 +136,7 @@ async def link(stream):
             if outcome.rejected == DUPLICATE_RECORD:
                 continue  # a replay (at-least-once delivery, or a feed sent twice): already linked
             if outcome.rejected is not None:
-                await send_dead_letter(message, outcome.rejected,
+                await dead_letterer.send(message, outcome.rejected,
                                        f"{outcome.rejected}: source {record['source']!r}, record "
                                        f"{record['record_id']!r} (config {config.name} {config_version})")
                 continue
@@ -175,7 +153,7 @@ async def link(stream):
             value = codecs["links"].encode(link_event)
         except Exception as err:  # a record the linker cannot take must not stop the stream
             log.exception("linking %s[%s]@%s failed", message.topic, message.partition, message.offset)
-            await send_dead_letter(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
+            await dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
             continue
         await links_topic.send(key=message.key, value=value)
         for update, encoded in zip(outcome.entity_updates, updates):

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Protocol
 
 from confluent_kafka import Producer
 
-from mlstream.errors import UserError
+from mlstream.avro_producer import AvroProducer
 from mlstream.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 
@@ -127,10 +127,6 @@ def play(
     return stats
 
 
-class DeliveryFailed(UserError):
-    pass
-
-
 class KafkaFeedSink:
     """Sends records and labels as Confluent-framed Avro, keyed by record id."""
 
@@ -138,36 +134,13 @@ class KafkaFeedSink:
         client = registry_client(settings.schema_registry_url)
         self.records = TopicCodec.for_topic(client, settings.topics.records, "record")
         self.labels = TopicCodec.for_topic(client, settings.topics.labels, "label")
-        self.producer = producer or Producer({
-            "bootstrap.servers": settings.bootstrap_servers,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-        })
-        self.failures: list[str] = []
-
-    def _on_delivery(self, err, msg) -> None:
-        if err is not None:
-            self.failures.append(f"{msg.topic()}: {err}")
-
-    def _send(self, codec: TopicCodec, value: dict) -> None:
-        data = codec.encode(value)
-        while True:
-            try:
-                self.producer.produce(codec.topic, key=value["id"].encode(), value=data, on_delivery=self._on_delivery)
-                break
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                self.producer.poll(0.1)
-        self.producer.poll(0)
+        self.producer = AvroProducer(settings.bootstrap_servers, producer)
 
     def send_record(self, record: dict) -> None:
-        self._send(self.records, record)
+        self.producer.send(self.records, record["id"].encode(), record)
 
     def send_label(self, label: dict) -> None:
-        self._send(self.labels, label)
+        self.producer.send(self.labels, label["id"].encode(), label)
 
     def flush(self) -> None:
-        remaining = self.producer.flush(60)
-        if remaining or self.failures:
-            raise DeliveryFailed(
-                f"{remaining} messages undelivered, {len(self.failures)} failed: {self.failures[:3]}"
-            )
+        self.producer.flush()

@@ -24,7 +24,7 @@ from confluent_kafka import Producer
 
 from linkage.datasets import SourceRecord
 from linkage.linker import record_key
-from mlstream.errors import UserError
+from mlstream.avro_producer import AvroProducer
 from mlstream.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 
@@ -95,40 +95,17 @@ class ListSink:
         pass
 
 
-class DeliveryFailed(UserError):
-    pass
-
-
 class KafkaLinkageSink:
     """Sends records as Confluent-framed Avro to the linkage records topic, keyed by source|record id."""
 
     def __init__(self, settings: Settings, producer: Producer | None = None):
         self.codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url),
                                           settings.topics.linkage_records, "linkage_record")
-        self.producer = producer or Producer({
-            "bootstrap.servers": settings.bootstrap_servers,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-        })
-        self.failures: list[str] = []
-
-    def _on_delivery(self, err, msg) -> None:
-        if err is not None:
-            self.failures.append(f"{msg.topic()}: {err}")
+        self.producer = AvroProducer(settings.bootstrap_servers, producer)
 
     def send(self, record: dict) -> None:
-        key = record_key(record["source"], record["record_id"]).encode()
-        value = self.codec.encode(record)
-        while True:
-            try:
-                self.producer.produce(self.codec.topic, key=key, value=value, on_delivery=self._on_delivery)
-                break
-            except BufferError:  # the local queue is full: let deliveries drain, then retry
-                self.producer.poll(0.1)
-        self.producer.poll(0)
+        self.producer.send(self.codec, record_key(record["source"], record["record_id"]).encode(), record)
 
     def flush(self) -> None:
-        remaining = self.producer.flush(60)
-        if remaining or self.failures:
-            raise DeliveryFailed(f"{remaining} records undelivered, {len(self.failures)} failed "
-                                 f"(first: {self.failures[:1]}); is Kafka up? try 'mlstream status'")
+        self.producer.flush()
+

@@ -46,3 +46,19 @@ def isolated_settings(services: Settings, state_dir) -> Settings:
 @pytest.fixture
 def isolated(services: Settings, tmp_path) -> Settings:
     return isolated_settings(services, tmp_path / "state")
+
+
+@pytest.fixture(scope="session")
+def spark(services, tmp_path_factory):
+    """One SparkSession for the whole test session, with the Kafka and Avro connectors.
+
+    A JVM takes its jars once, when the first session starts: a test that started a plain
+    session first would leave every later one without the Kafka source, so all share this one.
+    Starting Spark costs ~10 s (the first time, the connector jars come from Maven Central too).
+    """
+    from spark_jobs import session
+
+    settings = dataclasses.replace(services, state_dir=tmp_path_factory.mktemp("spark-session"))
+    started = session.spark_session(settings, "mlstream-tests", driver_memory="768m")
+    yield started
+    started.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, SqliteMetricsStore
@@ -13,25 +11,17 @@ from mlstream.topics import init
 pytestmark = pytest.mark.integration
 
 
-def test_executors_and_the_driver_track_metrics_the_same_way(isolated, monkeypatch):
-    from pyspark.sql import SparkSession
-
-    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)  # workers need this virtualenv's packages
+def test_executors_and_the_driver_track_metrics_the_same_way(isolated, spark):
     init(isolated, say=lambda _: None)
     tracker = MetricsTracker(KafkaMetricsSink(isolated), "spark_model", "1", "spark-job")
-    spark = (SparkSession.builder.master("local[2]").appName("mlstream-metrics-test")
-             .config("spark.ui.enabled", "false")
-             .config("spark.pyspark.python", sys.executable).config("spark.sql.shuffle.partitions", "2").getOrCreate())
-    try:
-        def track_partition(index, rows):
-            values = list(rows)
-            tracker.track_aggregate_metrics({"rows": len(values), "partition": index}, index, index + 1)
-            tracker.flush()  # each Python worker has its own producer: deliver before the task ends
-            yield len(values)
 
-        counted = spark.sparkContext.parallelize(range(10), 2).mapPartitionsWithIndex(track_partition).collect()
-    finally:
-        spark.stop()
+    def track_partition(index, rows):
+        values = list(rows)
+        tracker.track_aggregate_metrics({"rows": len(values), "partition": index}, index, index + 1)
+        tracker.flush()  # each Python worker has its own producer: deliver before the task ends
+        yield len(values)
+
+    counted = spark.sparkContext.parallelize(range(10), 2).mapPartitionsWithIndex(track_partition).collect()
     tracker.track_aggregate_metrics({"rows": float(sum(counted))}, 100, 200)  # the driver's total
     tracker.flush()
 

@@ -8,7 +8,6 @@ whose predictions Spark SQL queries while the stream runs, scoring with metrics,
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 from confluent_kafka import Producer
@@ -45,16 +44,6 @@ def bad_values(settings) -> None:
                   b"\x00" + schema_id.to_bytes(4, "big") + b"\xff\xff\xff"):
         producer.produce(settings.topics.records, key=b"bad", value=value)
     assert producer.flush(10) == 0
-
-
-@pytest.fixture(scope="session")
-def spark(services, tmp_path_factory):
-    """One SparkSession for the whole test session: starting Spark costs ~10 s (the first time, the
-    connector jars are resolved from Maven Central too). Jobs place tables by their own settings."""
-    settings = dataclasses.replace(services, state_dir=tmp_path_factory.mktemp("spark-session"))
-    started = session.spark_session(settings, "mlstream-tests", driver_memory="768m")
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")

@@ -50,9 +50,12 @@ def drift_run(services, tmp_path_factory):
             rows = store.read(model_deployment_crn=deployment_crn("logistic_regression", settings.app_id))
             store.close()
             labelled = [r for r in rows if "actual" in r["metrics"]]
-            return rows if len(labelled) >= RECORDS else None
+            # Windows close every 5 s: wait for one that saw every label, however slow the machine.
+            complete = [r for r in rows if r["predictionUuid"] is None
+                        and r["metrics"].get("records_learned", 0) >= RECORDS]
+            return rows if len(labelled) >= RECORDS and complete else None
 
-        wait_for(all_stored, 120, "the metrics store to hold every prediction with its label")
+        wait_for(all_stored, 120, "the metrics store to hold every prediction with its label and a full window")
         stats = app_stats(settings)
     finally:
         stop_app(app)

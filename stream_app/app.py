@@ -8,6 +8,7 @@ model; ``/stats/`` shows the same figures over HTTP.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -253,7 +254,14 @@ async def materialize_metrics():
     """
     materializer.append(await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mlstream", "metrics", "materialize", env=os.environ | settings.to_env(),
-        stdout=asyncio.subprocess.DEVNULL))
+        stdout=asyncio.subprocess.DEVNULL, preexec_fn=stop_with_parent))
+
+
+def stop_with_parent() -> None:
+    """In the child: get SIGINT when the app dies, even by SIGKILL, so no materializer is orphaned."""
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 lineage = LineageReporter(settings, registry)

@@ -15,6 +15,7 @@ from functools import cache
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry import topic_subject_name_strategy
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from mlstream.settings import REPO_ROOT
@@ -33,8 +34,17 @@ def schema_text(name: str) -> str:
     return path.read_text()
 
 
+#: Seconds before a registry request gives up (the client's default is to wait forever).
+REGISTRY_TIMEOUT_S = 30
+
+
 def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url})
+    return SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT_S})
+
+
+#: TopicNameStrategy, named explicitly: confluent-kafka 2.16 otherwise asks the registry first
+#: for subject "associations", an API only Confluent's newest registries have (portable subset).
+SUBJECT_NAME_STRATEGY = {"subject.name.strategy": topic_subject_name_strategy}
 
 
 def value_subject(topic: str) -> str:
@@ -48,14 +58,14 @@ def avro_serializer(client: SchemaRegistryClient, schema_name: str) -> AvroSeria
     return AvroSerializer(
         client,
         schema_text(schema_name),
-        conf={"auto.register.schemas": False, "normalize.schemas": False},
+        conf={"auto.register.schemas": False, "normalize.schemas": False, **SUBJECT_NAME_STRATEGY},
     )
 
 
 def avro_deserializer(client: SchemaRegistryClient, schema_name: str) -> AvroDeserializer:
     # Decoding into our own reader schema resolves any compatible writer version to the
     # shape the code expects.
-    return AvroDeserializer(client, schema_text(schema_name))
+    return AvroDeserializer(client, schema_text(schema_name), conf=SUBJECT_NAME_STRATEGY)
 
 
 class UndecodableValue(Exception):

@@ -90,11 +90,14 @@ def phase_figures(settings: Settings, boundaries: list[tuple[str, str, int, int]
     rows = [predictions.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.predictions)]
     out = []
     for phase, version, start, end in boundaries:
+        # Both ends inclusive: a swap and the last prediction of the old build can share a
+        # millisecond, and adjacent phases never serve the same build, so nothing counts twice.
         mine = [p for p in rows if p["model_name"] == MODEL and p["model_version"] == version
-                and start <= epoch_ms(p["scored_at"]) < end and p["record_id"] in truth]
-        hits = sum(p["predicted_label"] == truth[p["record_id"]] for p in mine)
+                and start <= epoch_ms(p["scored_at"]) <= end]
+        judged = [p for p in mine if p["record_id"] in truth]
+        hits = sum(p["predicted_label"] == truth[p["record_id"]] for p in judged)
         out.append({"phase": phase, "build": f"{MODEL}/{version}", "predictions": len(mine),
-                    "accuracy": round(hits / len(mine), 4) if mine else None})
+                    "accuracy": round(hits / len(judged), 4) if judged else None})
     return out
 
 

@@ -25,7 +25,10 @@ def cmd_up(args, settings: Settings) -> int:
 
 def cmd_down(args, settings: Settings) -> int:
     from mlstream import local_services
+    from mlstream.lineage.service import stop_background
 
+    if stop_background(settings):  # the demo leaves it running; it reads from the Kafka we stop
+        print("Stopped the lineage service.")
     local_services.down(settings)
     return 0
 
@@ -312,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("up", cmd_up, "start the local Kafka broker and Schema Registry (no Docker); a no-op when they run")
-    add("down", cmd_down, "stop the local services started by 'up'")
+    add("down", cmd_down, "stop the local services started by 'up', and the lineage service the demo started")
     add("status", cmd_status, "show whether the local services run and answer").add_argument(
         "--json", action="store_true", help="print JSON")
     add("init", cmd_init, "create the topics and register their Avro schemas; safe to repeat").add_argument(

@@ -219,4 +219,4 @@ def print_summary(s: dict, settings: Settings, app_log: Path) -> None:
     print("  mlstream metrics read --limit 5  CML-style rows (read_metrics) from the metrics store")
     print("  mlstream produce --dataset sea-drift --records 20000 --rate 500   a drifting feed")
     print("  mlstream demo rollback          a bad build caught on a live stream, rolled back, rebuilt, promoted")
-    print("  mlstream down                   stop Kafka and the registry")
+    print("  mlstream down                   stop Kafka, the registry and the lineage service")

@@ -16,8 +16,6 @@ import sys
 import time
 import uuid
 
-import faust
-
 import models
 from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, MetricValueError
@@ -28,6 +26,7 @@ from mlstream.settings import Settings
 from stream_app.lineage import LineageReporter
 from stream_app.dashboard import LiveHistory
 from stream_app.dead_lettering import DeadLetterer
+from stream_app.faust_app import new_app
 from stream_app.scorer import StreamScorer, now_ms
 from stream_app.web import WebViews
 
@@ -39,21 +38,7 @@ MIN_ROLLING_ACCURACY = 0.7  # below it, an alert
 MONITORING = {"min_rolling_accuracy": MIN_ROLLING_ACCURACY, "drift_features": settings.drift_features}
 METRICS_INTERVAL_S = 5.0
 
-datadir = settings.state_dir / "faust" / settings.app_id
-datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-
-app = faust.App(
-    settings.app_id,
-    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-    store="memory://",  # tables are rebuilt from their changelog topics on restart
-    datadir=str(datadir),
-    web_port=settings.web_port,
-    topic_partitions=settings.partitions,
-    topic_replication_factor=1,
-    key_serializer="raw",
-    value_serializer="raw",  # values are Confluent-framed Avro, decoded by our codecs
-    consumer_auto_offset_reset="earliest",
-)
+app = new_app(settings, settings.app_id, settings.web_port, settings.partitions)
 
 records_topic = app.topic(topics.records)
 labels_topic = app.topic(topics.labels)

@@ -29,13 +29,12 @@ import logging
 import time
 from collections import deque
 
-import faust
-
 from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
 from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
 from stream_app.dead_lettering import DeadLetterer
+from stream_app.faust_app import new_app
 from stream_app.linkage_lineage import emit_linkage_lineage
 from stream_app.linkage_settings import LinkageSettings, load_config
 
@@ -47,23 +46,9 @@ topics = settings.topics
 config, config_version = load_config(linkage_settings.config, settings, linkage_settings.config_store_prefix)
 LATENCY_WINDOW = 10_000  # latest records the percentiles are taken over
 
-datadir = settings.state_dir / "faust" / linkage_settings.app_id
-datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-
-app = faust.App(
-    linkage_settings.app_id,
-    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-    store="memory://",  # tables are rebuilt from their changelog topics on restart
-    datadir=str(datadir),
-    web_port=linkage_settings.web_port,
-    topic_partitions=1,  # see "Co-partitioning" above
-    topic_replication_factor=1,
-    key_serializer="raw",
-    value_serializer="raw",  # values are Confluent-framed Avro, decoded by our codecs
-    consumer_auto_offset_reset="earliest",
-    # Each record writes a few changelog entries and events: let them share produce requests.
-    producer_linger_ms=5,
-)
+# One partition: see "Co-partitioning" above. Each record writes a few changelog entries and
+# events: a short linger lets them share produce requests.
+app = new_app(settings, linkage_settings.app_id, linkage_settings.web_port, 1, producer_linger_ms=5)
 # aiokafka and Faust log every send at debug level; building those records costs more than the send.
 for noisy in ("aiokafka", "faust"):
     logging.getLogger(noisy).setLevel(logging.INFO)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 
@@ -12,18 +11,10 @@ from mlstream.lineage.service import LineageService
 from mlstream.serde import registry_client
 from mlstream.topics import init
 from stream_app.lineage import LINEAGE_CONFIG, LineageReporter
+from mlstream.demo import wait_for
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
@@ -38,7 +29,7 @@ def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
         process_qn = f"{settings.app_id}@{settings.atlas_namespace}"
 
         assert reporter.poll() is True  # no config yet: the app's own lineage
-        wait_until(lambda: graph.find(process_qn))
+        wait_for(lambda: graph.find(process_qn), 30, "the lineage service to apply it", poll_s=0.2)
         assert reporter.poll() is False
 
         records = settings.topics.records
@@ -51,14 +42,14 @@ def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
 """)
         assert reporter.poll() is True  # the new version, without a restart
         build_qn = f"crn:mlstream:ml:local:model/{settings.model}/build/{settings.model_version}"
-        wait_until(lambda: graph.find(build_qn))
+        wait_for(lambda: graph.find(build_qn), 30, "the lineage service to apply it", poll_s=0.2)
         build = graph.find(build_qn)[0]
         upstream = graph.lineage(graph.find(process_qn)[0]["guid"], "INPUT", 3)
         names = {h["attributes"]["qualifiedName"] for h in upstream["guidEntityMap"].values()}
         assert {build_qn, "default.history@cm", f"{records}@primary", f"{build_qn}/train"} <= names
         assert graph.entity(build["guid"])["entity"]["attributes"]["metadata"]["owner"] == "alice"
         deployment_qn = f"crn:mlstream:ml:local:model/{settings.model}/deployment/{settings.app_id}"
-        wait_until(lambda: graph.find(deployment_qn))
+        wait_for(lambda: graph.find(deployment_qn), 30, "the lineage service to apply it", poll_s=0.2)
         deployment = graph.entity(graph.find(deployment_qn)[0]["guid"])["entity"]
         assert deployment["attributes"]["status"] == "deployed"
         assert deployment["relationshipAttributes"]["build"]["guid"] == build["guid"]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
 
 import pytest
 from apache_atlas.client.base_client import AtlasClient
 from apache_atlas.exceptions import AtlasServiceException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from mlstream.demo import wait_for
 from mlstream.lineage import entities as e
 from mlstream.lineage.emitter import AtlasRestEmitter, KafkaHookEmitter
 from mlstream.lineage.hook import entity_create_v2, entity_delete_v2, entity_partial_update_v2
 from mlstream.lineage.service import LineageService
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,22 +27,10 @@ BIG_SCHEMA = json.dumps({"type": "record", "name": "Wide", "namespace": "t",
 def service(isolated, tmp_path):
     admin = AdminClient({"bootstrap.servers": isolated.bootstrap_servers})
     admin.create_topics([NewTopic(isolated.topics.atlas_hook, 1, 1)])[isolated.topics.atlas_hook].result(30)
-    import dataclasses
-    from tests.conftest import free_port
-
     settings = dataclasses.replace(isolated, lineage_port=free_port())
     running = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
     yield settings, running
     running.stop()
-
-
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def pipeline(ns="primary"):
@@ -58,7 +48,7 @@ def test_hook_messages_become_a_graph_the_official_client_reads(service):
                                key="t", max_message_bytes=20_000)  # the schema forces gzip and splitting
     emitter.emit(pipeline())
     emitter.flush()
-    wait_until(lambda: running.consumer.applied >= 1)
+    wait_for(lambda: running.consumer.applied >= 1, 30, "the lineage service to apply it", poll_s=0.2)
     assert running.graph.rejected() == []
 
     client = AtlasClient(running.url, ("admin", "admin"))
@@ -121,7 +111,7 @@ def test_an_undecodable_hook_value_is_kept_not_dropped(service):
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     producer.produce(settings.topics.atlas_hook, b"not json")
     producer.flush(10)
-    wait_until(lambda: running.consumer.rejected >= 1)
+    wait_for(lambda: running.consumer.rejected >= 1, 30, "the lineage service to apply it", poll_s=0.2)
     [rejected] = running.graph.rejected()
     assert "not JSON" in rejected["reason"] and rejected["notification"] == "not json"
 

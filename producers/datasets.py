@@ -15,9 +15,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from river import datasets
-from river.datasets import synth
-
 #: name -> (description, endless)
 DATASETS = {
     "phishing": ("river.datasets.Phishing: 1,250 web pages, phishing or not", False),
@@ -33,6 +30,11 @@ def source_name(dataset: str) -> str:
 
 
 def _river_stream(name: str, seed: int, drift_at: int):
+    # Imported here: river's datasets pull in scikit-learn and pandas, and every `mlstream`
+    # command (the stream apps too) reads DATASETS to build its --help.
+    from river import datasets
+    from river.datasets import synth
+
     if name == "phishing":
         return datasets.Phishing()
     if name == "bananas":

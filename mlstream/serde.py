@@ -9,6 +9,7 @@ and a serializer that finds no registered schema fails loudly.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -87,15 +88,22 @@ class TopicCodec:
 
     client: SchemaRegistryClient
     topic: str
+    schema_name: str
     serializer: AvroSerializer
     deserializer: AvroDeserializer
 
     @classmethod
     def for_topic(cls, client: SchemaRegistryClient, topic: str, schema_name: str) -> "TopicCodec":
-        return cls(client, topic, avro_serializer(client, schema_name), avro_deserializer(client, schema_name))
+        return cls(client, topic, schema_name, avro_serializer(client, schema_name),
+                   avro_deserializer(client, schema_name))
 
     def encode(self, value: dict) -> bytes:
         return self.serializer(value, SerializationContext(self.topic, MessageField.VALUE))
+
+    def warm_up(self) -> None:
+        """Encode and decode a placeholder value now, so the registry look-ups and schema
+        parsing a codec does on first use do not stall the first real message (tens of ms)."""
+        self.decode(self.encode(placeholder(json.loads(schema_text(self.schema_name)))))
 
     def decode(self, data: bytes | None) -> dict:
         """Decode one value or raise :class:`UndecodableValue` saying why.
@@ -126,6 +134,45 @@ class TopicCodec:
         if not isinstance(value, dict):
             raise UndecodableValue(UndecodableValue.DECODE_FAILED, f"decoded to {type(value).__name__}, not a record")
         return value
+
+
+def placeholder(schema):
+    """The smallest value an Avro schema accepts: null where allowed, zeros, empty strings and lists.
+
+    >>> placeholder({"type": "record", "name": "r", "fields": [
+    ...     {"name": "id", "type": "string"}, {"name": "n", "type": ["null", "long"]},
+    ...     {"name": "tags", "type": {"type": "array", "items": "string"}}]})
+    {'id': '', 'n': None, 'tags': []}
+    """
+    if isinstance(schema, list):  # a union: null if it may be, else its first branch
+        return None if "null" in schema else placeholder(schema[0])
+    kind = schema["type"] if isinstance(schema, dict) else schema
+    if isinstance(kind, (dict, list)):
+        return placeholder(kind)
+    match kind:
+        case "record":
+            return {f["name"]: placeholder(f["type"]) for f in schema["fields"]}
+        case "enum":
+            return schema["symbols"][0]
+        case "array":
+            return []
+        case "map":
+            return {}
+        case "fixed":
+            return bytes(schema["size"])
+        case "string":
+            return ""
+        case "bytes":
+            return b""
+        case "int" | "long":
+            return 0
+        case "float" | "double":
+            return 0.0
+        case "boolean":
+            return False
+        case "null":
+            return None
+    raise ValueError(f"placeholder: named type {kind!r} is not supported")
 
 
 def epoch_ms(value) -> int:

@@ -26,7 +26,7 @@ from mlstream.settings import Settings
 from stream_app.lineage import LineageReporter
 from stream_app.dashboard import LiveHistory
 from stream_app.dead_lettering import DeadLetterer
-from stream_app.faust_app import new_app
+from stream_app.faust_app import new_app, warm_up
 from stream_app.scorer import StreamScorer, now_ms
 from stream_app.web import WebViews
 
@@ -247,6 +247,11 @@ def stop_with_parent() -> None:
     if sys.platform == "linux":
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+@app.task
+async def get_ready():
+    await warm_up(codecs.values())
 
 
 lineage = LineageReporter(settings, registry)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+from collections.abc import Iterable
+
 import faust
 
 from mlstream.settings import Settings
+from stream_app import kafka_transport
+
+log = logging.getLogger(__name__)
 
 
 def new_app(settings: Settings, app_id: str, web_port: int, partitions: int, **options) -> faust.App:
@@ -13,7 +21,7 @@ def new_app(settings: Settings, app_id: str, web_port: int, partitions: int, **o
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     return faust.App(
         app_id,
-        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        broker=[f"{kafka_transport.SCHEME}://{server}" for server in settings.bootstrap_servers.split(",")],
         store="memory://",  # tables are rebuilt from their changelog topics on restart
         datadir=str(datadir),
         web_port=web_port,
@@ -24,3 +32,22 @@ def new_app(settings: Settings, app_id: str, web_port: int, partitions: int, **o
         consumer_auto_offset_reset="earliest",
         **options,
     )
+
+
+async def warm_up(codecs: Iterable) -> None:
+    """Ready the app for its first message, from a start-up task.
+
+    Each codec looks up and parses its schemas now (blocking registry calls: off the
+    loop), instead of on the first message. Then the start-up heap (Faust, aiokafka,
+    numpy, river...) is frozen out of the garbage collector's sight: a full collection
+    over it stalls the event loop for about 100 ms, which every message queued behind
+    it waits out.
+    """
+    loop = asyncio.get_running_loop()
+    for codec in codecs:
+        try:
+            await loop.run_in_executor(None, codec.warm_up)
+        except Exception as err:  # the first message will try again, and retry or dead-letter as usual
+            log.warning("could not warm up the codec of %s: %s", codec.topic, err)
+    gc.collect()
+    gc.freeze()

@@ -34,7 +34,7 @@ from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
 from stream_app.dead_lettering import DeadLetterer
-from stream_app.faust_app import new_app
+from stream_app.faust_app import new_app, warm_up
 from stream_app.linkage_lineage import emit_linkage_lineage
 from stream_app.linkage_settings import LinkageSettings, load_config
 
@@ -154,6 +154,11 @@ def percentile(values, q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@app.task
+async def get_ready():
+    await warm_up(codecs.values())
 
 
 @app.task

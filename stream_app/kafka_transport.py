@@ -1,0 +1,55 @@
+"""Faust's aiokafka transport with one change: aiokafka fetches only what Faust reads.
+
+Faust keeps each table's changelog partitions assigned to its consumer after recovery,
+and stops reading them in its own bookkeeping only; aiokafka goes on fetching them. The
+first record the app then writes to a changelog is fetched and never read, and while a
+broker has prefetched data nobody has read, aiokafka holds back every fetch to that
+broker for 100 ms (its ``prefetch_backoff``, a setting neither Faust nor
+``AIOKafkaConsumer`` exposes). With one broker, each table's first write after a start
+stopped the input stream for 100 ms: the linkage app's p99 latency at 500 records/s went
+from about 90 ms to under 10 ms without it.
+
+Here, before each fetch, the partitions Faust is not reading are paused in aiokafka and
+the ones it reads are resumed, on the consumer's own thread. During recovery Faust reads
+the changelogs, so they are fetched then.
+
+The scheme ``mlstream-kafka://`` names this transport; ``new_app`` uses it.
+"""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+from faust.transport import drivers
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+SCHEME = "mlstream-kafka"
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
+        if active_partitions is not None:
+            fetch_only(consumer, active_partitions)
+        return await super()._fetch_records(consumer, active_partitions, timeout=timeout,
+                                            max_records=max_records)
+
+
+def fetch_only(consumer, reading) -> None:
+    """Pause the assigned partitions not in ``reading``; resume the paused ones that are."""
+    reading = {TopicPartition(tp.topic, tp.partition) for tp in reading}
+    assigned, paused = consumer.assignment(), consumer.paused()
+    if idle := assigned - reading - paused:
+        consumer.pause(*idle)
+    if wanted := paused & reading:
+        consumer.resume(*wanted)
+
+
+class Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer = Consumer
+
+
+drivers.TRANSPORTS.setdefault(SCHEME, f"{__name__}:Transport")

@@ -1,12 +1,12 @@
 """Entity clusters: every record belongs to one entity; a link joins two entities into one.
 
-State lives in two mutable mappings (dicts in tests, Faust tables in the app): record
-key -> entity id, and entity id -> its record keys and creation order. An entity id is
-fixed when its first record arrives and never changes while the entity lives; when a
-link joins two entities, the larger one (the older one on a tie) absorbs the other and
-the absorbed id is announced in a MERGED update, so consumers can follow it.
+An entity id is fixed when its first record arrives and never changes while the entity
+lives; when a link joins two entities, the larger one (the older one on a tie) absorbs
+the other and the absorbed id is announced in a MERGED update, so consumers can follow
+it. The clusters are a pure function of the sequence of ``add`` calls: the linker keeps
+each record's links with the record and rebuilds the clusters from them after a restart.
 
->>> clusters = EntityClusters({}, {})
+>>> clusters = EntityClusters()
 >>> [u["change"] for u in clusters.add("a", [])]
 ['CREATED']
 >>> [u["change"] for u in clusters.add("b", ["a"])]
@@ -21,7 +21,7 @@ True
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 
 
 def new_entity_id(first_record_key: str) -> str:
@@ -30,9 +30,12 @@ def new_entity_id(first_record_key: str) -> str:
 
 
 class EntityClusters:
-    def __init__(self, entity_of: MutableMapping[str, str], entities: MutableMapping[str, dict]):
-        self._entity_of = entity_of
-        self._entities = entities  # entity id -> {"records": [...], "created": seq}
+    def __init__(self):
+        self._entity_of: dict[str, str] = {}  # record key -> entity id
+        self._entities: dict[str, dict] = {}  # entity id -> {"records": [...], "created": seq}
+
+    def __len__(self) -> int:
+        return len(self._entities)
 
     def entity_of(self, record_key: str) -> str | None:
         return self._entity_of.get(record_key)
@@ -53,18 +56,15 @@ class EntityClusters:
             self._entities[entity_id] = {"records": [record_key], "created": len(self._entity_of)}
             self._entity_of[record_key] = entity_id
             return [self._update(entity_id, "CREATED", record_key, [])]
-        entities = {t: self._entities[t] for t in targets}
-        survivor = min(targets, key=lambda t: (-len(entities[t]["records"]), entities[t]["created"]))
-        records = list(entities[survivor]["records"])
+        survivor = min(targets, key=lambda t: (-len(self._entities[t]["records"]), self._entities[t]["created"]))
+        records = self._entities[survivor]["records"]
         absorbed = [t for t in targets if t != survivor]
         for gone in absorbed:
-            for moved in entities[gone]["records"]:
+            for moved in self._entities.pop(gone)["records"]:
                 self._entity_of[moved] = survivor
                 records.append(moved)
-            del self._entities[gone]
         records.append(record_key)
         self._entity_of[record_key] = survivor
-        self._entities[survivor] = {"records": records, "created": entities[survivor]["created"]}
         return [self._update(survivor, "MERGED" if absorbed else "EXTENDED", record_key, absorbed)]
 
     def _update(self, entity_id: str, change: str, record_key: str, merged_from: list[str]) -> dict:

@@ -6,11 +6,11 @@ decide, cluster, then file the record in the index so later records can find it.
 model keeps learning from every candidate pair and refits by EM on a schedule.
 
 State sits in mutable mappings handed in (dicts here, Faust tables in the app), so the
-same code runs in unit tests and in the stream. Each record is stored once with its
-blocking keys; the blocking index (key -> records) is a view the linker builds from
-them when it starts and keeps up to date, so a restart rebuilds exactly the same index
-from the records table and no record costs one index write per key. Likewise record
--> entity is a view of the entities mapping.
+same code runs in unit tests and in the stream. Each record is stored once, with its
+blocking keys and the records it linked to; the blocking index (key -> records) and
+the entity clusters are views the linker rebuilds from them, in arrival order, when it
+starts, and keeps up to date. So a restart finds exactly the same index and entities,
+and a record costs one state write, not one per blocking key and entity.
 
 >>> from linkage.config import LinkageConfig
 >>> config = LinkageConfig.from_file("febrl")
@@ -57,13 +57,12 @@ def split_key(key: str) -> tuple[str, str]:
 class LinkerState:
     """Where the linker keeps what must survive a restart."""
 
-    records: MutableMapping[str, dict]  # record key -> {"fields": normalized fields, "keys": blocking keys}
-    entities: MutableMapping[str, dict]  # entity id -> records, creation order
+    records: MutableMapping[str, dict]  # record key -> {"fields": normalized, "keys": blocking, "linked": keys}
     model: MutableMapping[str, dict]  # config name -> Fellegi-Sunter state
 
     @classmethod
     def in_memory(cls) -> "LinkerState":
-        return cls({}, {}, {})
+        return cls({}, {})
 
 
 @dataclass
@@ -83,11 +82,10 @@ class Linker:
         self.config_version = config_version
         self.state = state
         self.index = BlockingIndex({}, config.max_block_size)
-        for key, stored in state.records.items():  # in arrival order, so blocks keep the same records
+        self.clusters = EntityClusters()
+        for key, stored in state.records.items():  # in arrival order: the same blocks, the same entity ids
             self.index.add(key, stored["keys"])
-        # record -> entity is a view of the entities, rebuilt like the index
-        self.clusters = EntityClusters({r: e for e, v in state.entities.items() for r in v["records"]},
-                                       state.entities)
+            self.clusters.add(key, stored["linked"])
         saved = state.model.get(config.name)
         n_levels = [c.n_levels for c in config.comparisons]
         if saved is not None and saved["n_levels"] == n_levels:
@@ -132,7 +130,7 @@ class Linker:
         linked = self._decide(source, scored)
         updates = self.clusters.add(key, linked)
         self.index.add(key, keys)
-        self.state.records[key] = {"fields": fields, "keys": keys}
+        self.state.records[key] = {"fields": fields, "keys": keys, "linked": linked}
         self._maybe_refit()
 
         self.counters["records_linked"] += 1

@@ -13,13 +13,13 @@ holds the whole index and sees every record in order. That is enough for the goa
 each blocking key through an internal topic, compare there, and gather the candidate
 scores per record in a second stage.
 
-State. Every record is kept once, with its blocking keys, in the changelog-backed
-table ``linkage-records``; the blocking index (key -> records) is rebuilt from that
-table when the worker starts and updated in memory as records arrive, so a restart
-finds the same index. Keeping the index itself as a table (one changelog entry per
-blocking key per record, each rewriting a block) halved throughput when measured.
-Entities (id -> records) and the model are tables too; record -> entity is rebuilt
-from the entities.
+State. Every record is kept once, with its blocking keys and the records it linked
+to, in the changelog-backed table ``linkage-records``; the blocking index (key ->
+records) and the entity clusters are rebuilt from that table when the worker starts
+and updated in memory as records arrive, so a restart finds the same index and the
+same entity ids. Each table write is a changelog message: keeping the index as a table
+(one write per blocking key per record) halved throughput when measured, and keeping
+the entities as one cost a sixth (2,190 against 2,640 records/s). The model is a table too (written when it refits).
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ def _table(name: str, help_text: str):
 
 
 state = LinkerState(
-    records=_table("linkage-records", "record key -> normalized fields and blocking keys (the index's source)"),
-    entities=_table("linkage-entities", "entity id -> records and creation order"),
+    records=_table("linkage-records", "record key -> normalized fields, blocking keys, links (index and entities)"),
     model=_table("linkage-model", "config name -> Fellegi-Sunter parameters and vector counts"),
 )
 
@@ -179,7 +178,7 @@ async def stats(web, request):
         "model": {"fits": current.model.n_fits, "prior_match": current.model.prior_match,
                   "pairs_observed": current.model.n_observed} if current else None,
         "records_indexed": len(state.records),
-        "entities": len(state.entities),
+        "entities": len(current.clusters) if current else 0,
         "processing_ms": {"p50": percentile(processing_ms, 0.5), "p99": percentile(processing_ms, 0.99)},
         "end_to_end_ms": {"p50": percentile(end_to_end_ms, 0.5), "p99": percentile(end_to_end_ms, 0.99)},
     })

@@ -35,8 +35,8 @@ def test_febrl4_subset_links_across_sources():
     assert figures["precision"] > 0.99 and figures["recall"] > 0.98
     assert linker.model.n_fits >= 1
     # one to one: no entity holds two records of one source
-    for entity in linker.state.entities.values():
-        sources = [k.split("|")[0] for k in entity["records"]]
+    for entity_id in {linker.clusters.entity_of(k) for k in linker.state.records}:
+        sources = [k.split("|")[0] for k in linker.clusters.records_of(entity_id)]
         assert len(sources) == len(set(sources))
 
 

@@ -137,8 +137,7 @@ def test_em_learns_m_and_u_without_labels():
 
 
 def test_clustering_keeps_ids_stable_and_announces_merges():
-    entity_of, entities = {}, {}
-    clusters = EntityClusters(entity_of, entities)
+    clusters = EntityClusters()
     (a,) = clusters.add("a", [])
     clusters.add("b", ["a"])
     clusters.add("x", [])
@@ -147,9 +146,10 @@ def test_clustering_keeps_ids_stable_and_announces_merges():
     (merge,) = clusters.add("c", ["b", "z"])
     # the larger entity (x, y, z) absorbs the other; its id does not change
     assert merge["change"] == "MERGED"
-    assert merge["entity_id"] == entity_of["x"] and merge["merged_from"] == [a["entity_id"]]
+    survivor = clusters.entity_of("x")
+    assert merge["entity_id"] == survivor and merge["merged_from"] == [a["entity_id"]]
     assert sorted(merge["record_keys"]) == ["a", "b", "c", "x", "y", "z"]
-    assert set(entity_of.values()) == {entity_of["x"]} and list(entities) == [entity_of["x"]]
+    assert {clusters.entity_of(k) for k in "abcxyz"} == {survivor} and len(clusters) == 1
     # replaying the same feed into fresh state gives the same ids
-    again = EntityClusters({}, {})
+    again = EntityClusters()
     assert again.add("a", [])[0]["entity_id"] == a["entity_id"]

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 
 from linkage.blocking import blocking_keys
-from linkage.config import LinkageConfig
+from linkage.config import ConfigError, LinkageConfig
 from linkage.datasets import SourceRecord
 from linkage.linker import record_key
 from linkage.normalize import normalize_text
@@ -45,7 +45,8 @@ def link_batch(config: LinkageConfig, records: list[SourceRecord]) -> dict:
     if config.mode == "link":
         sources = sorted({r.source for r in records})
         if len(sources) != 2:
-            raise ValueError(f"the batch baseline links exactly two sources, got {sources}")
+            raise ConfigError(f"the batch baseline links exactly two sources, and these records come from "
+                              f"{len(sources)}: {sources}; use more records, or a config with mode: dedupe")
         frames = [_frame(config, [r for r in records if r.source == s]) for s in sources]
         candidates = indexer.index(*frames)
     else:
@@ -58,9 +59,11 @@ def link_batch(config: LinkageConfig, records: list[SourceRecord]) -> dict:
                            label=c.field)
         else:  # exact, and dates and numbers, which recordlinkage compares as equal or not
             compare.exact(c.field, c.field, label=c.field)
-    features = compare.compute(candidates, *frames)
-    classifier = recordlinkage.ECMClassifier(binarize=None)
-    matches = classifier.fit_predict(features.astype(int))
+    if len(candidates):
+        features = compare.compute(candidates, *frames)
+        matches = recordlinkage.ECMClassifier(binarize=None).fit_predict(features.astype(int))
+    else:  # too few records to share a blocking key: nothing to classify (EM needs one pair at least)
+        matches = []
     seconds = time.perf_counter() - started
     return {
         "linked_pairs": {frozenset(pair) for pair in matches},

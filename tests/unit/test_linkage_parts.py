@@ -1,4 +1,4 @@
-"""Config, normalization, blocking, comparisons, EM and clustering, one part at a time."""
+"""Config, normalization, blocking, comparisons, EM, clustering and the batch baseline, one part at a time."""
 
 import doctest
 import random
@@ -11,10 +11,12 @@ import linkage.comparisons
 import linkage.config
 import linkage.fellegi_sunter
 import linkage.normalize
+from linkage.batch_baseline import link_batch
 from linkage.blocking import BlockingIndex, blocking_keys
 from linkage.clustering import EntityClusters
 from linkage.comparisons import compare, compare_field
 from linkage.config import Comparison, ConfigError, LinkageConfig
+from linkage.datasets import SourceRecord, load_febrl
 from linkage.fellegi_sunter import FellegiSunter
 
 
@@ -153,3 +155,15 @@ def test_clustering_keeps_ids_stable_and_announces_merges():
     # replaying the same feed into fresh state gives the same ids
     again = EntityClusters()
     assert again.add("a", [])[0]["entity_id"] == a["entity_id"]
+
+
+def test_batch_baseline_on_too_few_records_says_so_or_links_nothing():
+    config = LinkageConfig.from_file("febrl")
+    records = load_febrl("febrl4").records
+    one_source = [r for r in records[:50] if r.source == records[0].source]
+    with pytest.raises(ConfigError, match="exactly two sources"):
+        link_batch(config, one_source)
+    a, b = (next(r for r in records if r.source == s) for s in sorted({r.source for r in records}))
+    strangers = [a, SourceRecord(b.source, b.record_id, {"surname": "zzyzx"})]  # no blocking key shared
+    result = link_batch(config, strangers)
+    assert result["linked_pairs"] == result["candidate_pairs"] == set()

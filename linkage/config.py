@@ -27,6 +27,7 @@ linkage.config.ConfigError: linkage config 'x' is invalid:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,20 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class TruthSettings:
+    """Where a record says which entity it truly is (test data such as FEBRL's ids): with it, the
+    app reports precision, recall and F1 live."""
+
+    field: str  # "record_id", or a field of the input records
+    pattern: str  # a regular expression; its first group is the true entity
+
+    def entity(self, record_id: str, raw: dict) -> str | None:
+        value = record_id if self.field == "record_id" else raw.get(self.field)
+        found = re.search(self.pattern, value) if isinstance(value, str) else None
+        return found.group(1) if found else None
+
+
+@dataclass(frozen=True)
 class LinkageConfig:
     name: str
     mode: str
@@ -105,6 +120,7 @@ class LinkageConfig:
     one_to_one: bool = False  # link mode: each record links to at most one record per other source
     max_block_size: int = 200  # records kept per blocking key value (the most recent)
     model: ModelSettings = field(default_factory=ModelSettings)
+    truth: TruthSettings | None = None
     description: str = ""
     text: str = ""  # the YAML it was read from, as stored
 
@@ -213,11 +229,23 @@ def _parse(raw: dict, text: str, where: str) -> LinkageConfig:
     max_block_size = raw.get("max_block_size", 200)
     if not isinstance(max_block_size, int) or max_block_size < 1:
         problems.append("max_block_size: must be a positive integer")
+    truth = None
+    raw_truth = raw.get("truth")
+    if raw_truth is not None:
+        if not isinstance(raw_truth, dict) or not raw_truth.get("field") or not raw_truth.get("pattern"):
+            problems.append("truth: needs a field (record_id or an input field) and a pattern")
+        else:
+            try:
+                if re.compile(str(raw_truth["pattern"])).groups < 1:
+                    problems.append("truth.pattern: needs a group, (...), around the true entity")
+            except re.error as err:
+                problems.append(f"truth.pattern: not a regular expression: {err}")
+            truth = TruthSettings(str(raw_truth["field"]), str(raw_truth["pattern"]))
     unknown = set(raw) - {"name", "mode", "fields", "blocking", "comparisons", "sources", "one_to_one",
-                          "max_block_size", "model", "description"}
+                          "max_block_size", "model", "truth", "description"}
     if unknown:
         problems.append(f"unknown keys: {', '.join(sorted(unknown))}")
     if problems:
         raise ConfigError(f"linkage config {name!r} is invalid:\n  " + "\n  ".join(problems))
     return LinkageConfig(name, mode, fields, tuple(blocking), tuple(comparisons), sources, one_to_one,
-                         max_block_size, model, str(raw.get("description", "")), text)
+                         max_block_size, model, truth, str(raw.get("description", "")), text)

@@ -9,7 +9,7 @@ import linkage.evaluation
 import linkage.linker
 from linkage.config import LinkageConfig
 from linkage.datasets import load_csv, load_febrl
-from linkage.evaluation import quality
+from linkage.evaluation import LiveQuality, quality
 from linkage.linker import DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker, LinkerState
 
 
@@ -133,3 +133,31 @@ def test_state_in_plain_mappings_lets_a_new_linker_continue():
 
     assert decisions(resumed) == decisions(uninterrupted[2000:])
     assert sum(c["linked"] for e in resumed for c in e["candidates"]) > 100
+
+
+@pytest.mark.parametrize("dataset, config_name, n", [("febrl4", "febrl", 2000), ("febrl3", "febrl-dedupe", 1500)])
+def test_live_quality_ends_where_the_batch_figures_are(dataset, config_name, n):
+    data = load_febrl(dataset)
+    records = data.records[:n]
+    config = LinkageConfig.from_file(config_name)
+    _, events = run(config, records)
+    live = LiveQuality(config.mode)
+    halfway = None
+    for i, (record, event) in enumerate(zip(records, events)):
+        live.add(event, config.truth.entity(record.record_id, record.fields))
+        if i == n // 2:
+            halfway = live.figures()
+    keys = {r.key for r in records}
+    truth = {p for p in data.true_pairs if p <= keys}
+    sources = {}
+    for r in records:
+        sources[r.source] = sources.get(r.source, 0) + 1
+    possible = (n * (n - 1) // 2 if config.mode == "dedupe"
+                else sources[records[0].source] * (n - sources[records[0].source]))
+    expected = quality(events, truth, mode=config.mode, possible_pairs=possible)
+    final = live.figures()
+    assert final["possible_pairs"] == possible and final["true_pairs"] == len(truth) > 100
+    for name in ("candidate_pairs", "pairs_completeness", "reduction_ratio", "linked_pairs", "true_positives",
+                 "precision", "recall", "f1"):
+        assert final[name] == pytest.approx(expected[name]), name
+    assert 0 < halfway["true_pairs"] < final["true_pairs"] and halfway["f1"] > 0.9

@@ -3,7 +3,10 @@
 Run it with ``mlstream linkage app``; it runs beside the scorer under its own
 application id. One agent takes each record from the linkage records topic, hands it
 to the Kafka-free :class:`linkage.linker.Linker`, and sends the link event and the
-entity updates; ``/stats/`` shows the counters and latencies.
+entity updates; ``/stats/`` shows the counters and latencies, ``/dashboard/`` draws
+them live, with precision, recall and F1 when the config says how to tell a record's
+true entity (``truth``: test data such as FEBRL). Those cover the records this worker
+has linked since it started.
 
 Co-partitioning. Records of one entity arrive under different keys (their own ids),
 while the blocking index is keyed by blocking key: a record must meet every earlier
@@ -27,16 +30,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-
+from linkage.evaluation import LiveQuality
 from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
 from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
 from stream_app.dead_lettering import DeadLetterer
 from stream_app.faust_app import new_app, warm_up
+from stream_app.linkage_dashboard import LinkageHistory
 from stream_app.linkage_lineage import emit_linkage_lineage
 from stream_app.linkage_settings import LinkageSettings, load_config
+from stream_app.web import serve_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,6 @@ settings = Settings.from_env()
 linkage_settings = LinkageSettings.from_env()
 topics = settings.topics
 config, config_version = load_config(linkage_settings.config, settings, linkage_settings.config_store_prefix)
-LATENCY_WINDOW = 10_000  # latest records the percentiles are taken over
 
 # One partition: see "Co-partitioning" above. Each record writes a few changelog entries and
 # events: a short linger lets them share produce requests.
@@ -77,8 +80,8 @@ codecs = {
 }
 counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0}
 dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], linkage_settings.app_id, counters)
-processing_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
-end_to_end_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+history = LinkageHistory()
+live_quality = LiveQuality(config.mode) if config.truth else None
 _linker: Linker | None = None
 
 
@@ -144,15 +147,26 @@ async def link(stream):
             await entities_topic.send(key=update["entity_id"].encode(), value=encoded)
         counters["links_out"] += 1
         counters["entity_updates_out"] += len(updates)
-        processing_ms.append(link_event["processing_ms"])
-        end_to_end_ms.append(link_event["linked_at"] - link_event["event_time"])
+        history.on_linked(link_event["processing_ms"], link_event["linked_at"] - link_event["event_time"])
+        for update in outcome.entity_updates:
+            if update["merged_from"]:
+                history.on_merge(link_event["linked_at"], update["entity_id"], update["merged_from"],
+                                 len(update["record_keys"]))
+        if live_quality is not None:
+            live_quality.add(outcome.event, config.truth.entity(record["record_id"], record["fields"]))
 
 
-def percentile(values, q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+@app.timer(interval=1.0)
+async def sample_dashboard():
+    current = _linker
+    history.sample(time.time(), counters, current.counters if current else {},
+                   entities=len(current.clusters) if current else 0,
+                   model_fits=current.model.n_fits if current else 0,
+                   quality=live_quality.figures() if live_quality else None)
+
+
+serve_dashboard(app, "linkage", lambda: history.snapshot(time.time_ns() // 1_000_000)
+                | {"config": {"name": config.name, "version": config_version, "mode": config.mode}})
 
 
 @app.task
@@ -179,6 +193,5 @@ async def stats(web, request):
                   "pairs_observed": current.model.n_observed} if current else None,
         "records_indexed": len(state.records),
         "entities": len(current.clusters) if current else 0,
-        "processing_ms": {"p50": percentile(processing_ms, 0.5), "p99": percentile(processing_ms, 0.99)},
-        "end_to_end_ms": {"p50": percentile(end_to_end_ms, 0.5), "p99": percentile(end_to_end_ms, 0.99)},
-    })
+        "quality": live_quality.figures() if live_quality else None,
+    } | history.latency())

@@ -142,6 +142,8 @@ def throughput_pass(run: Run, data: Dataset, timeout_s: float, say) -> dict:
         "processing_ms_p99": percentile(processing, 0.99),
         "model_fits": final["model"]["fits"] if final.get("model") else None,
         "dead_letters": final["counters"]["dead_letters"],
+        # what the app's dashboard showed at the end, from its own live figures
+        "dashboard_f1": final["quality"]["f1"] if final.get("quality") else None,
         "duplicates_skipped": final["linker"].get("duplicate_records", 0),
     }
 
@@ -232,5 +234,7 @@ def print_report(report: dict) -> None:
     if latency:
         print(f" {'latency at %.0f rec/s' % latency['rate']:26}"
               f"{'p50 ' + fmt(latency['latency_ms_p50'], '{:.1f}') + ' / p99 ' + fmt(latency['latency_ms_p99'], '{:.1f}') + ' ms':>24}")
+    if stream["dashboard_f1"] is not None:
+        print(f" {'F1 on the app dashboard':26}{fmt(stream['dashboard_f1']):>24}")
     print(f" {'bad input':26}{'%d dead-lettered, %d repeats skipped' % (stream['dead_letters'], stream['duplicates_skipped']):>24}")
     print(f" took {report['seconds']:.0f} s")

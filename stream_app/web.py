@@ -73,14 +73,22 @@ class WebViews:
         async def prometheus(web, request):
             return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-        @app.page("/dashboard/")
-        async def dashboard(web, request):
-            return web.html((STATIC / "dashboard.html").read_text())
+        serve_dashboard(app, "dashboard", lambda: live.snapshot(clock_ms()))
 
-        @app.page("/dashboard/dashboard.js")
-        async def dashboard_script(web, request):
-            return web.bytes((STATIC / "dashboard.js").read_bytes(), content_type="application/javascript")
 
-        @app.page("/dashboard/data.json")
-        async def dashboard_data(web, request):
-            return web.json(live.snapshot(clock_ms()))
+def serve_dashboard(app, name: str, data: Callable[[], dict]) -> None:
+    """``/dashboard/``: the page ``static/<name>.html``, its script, the shared charts and its data."""
+
+    @app.page("/dashboard/")
+    async def dashboard(web, request):
+        return web.html((STATIC / f"{name}.html").read_text())
+
+    @app.page("/dashboard/{script}.js")
+    async def dashboard_script(web, request, script: str):
+        if script not in ("charts", name):
+            return web.text("not found", status=404)
+        return web.bytes((STATIC / f"{script}.js").read_bytes(), content_type="application/javascript")
+
+    @app.page("/dashboard/data.json")
+    async def dashboard_data(web, request):
+        return web.json(data())

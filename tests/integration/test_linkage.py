@@ -135,6 +135,7 @@ def test_a_small_eval_reports_stream_and_batch_figures(isolated):
     stream, batch = report["stream"], report["batch_baseline"]
     assert stream["link_events"] == 1000 and stream["dead_letters"] == 2 and stream["duplicates_skipped"] == 1
     assert stream["f1"] > 0.98 and batch["f1"] > 0.98
+    assert stream["dashboard_f1"] == pytest.approx(stream["f1"])  # the app's live figure, from its own count
     assert stream["pairs_completeness"] == batch["pairs_completeness"]
     assert stream["records_per_second"] > 0 and report["stream_latency"]["records"] == 300
     assert report["stream_latency"]["latency_ms_p50"] is not None

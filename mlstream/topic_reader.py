@@ -34,14 +34,17 @@ def read_range(bootstrap_servers: str, topic: str, start: dict[int, int], end: d
                timeout_s: float = 60.0) -> list[Message]:
     """Every message from ``start`` (inclusive) to ``end`` (exclusive), per partition."""
     wanted = {p: end[p] for p in end if end[p] > start.get(p, 0)}
-    expected = sum(end[p] - start.get(p, 0) for p in wanted)
     consumer = _consumer(bootstrap_servers)
-    consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in wanted])
+    assigned = [TopicPartition(topic, p, start.get(p, 0)) for p in wanted]
+    consumer.assign(assigned)
     out: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(out) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
+        # Done when every partition's position reaches its end: offsets without a message
+        # (transaction markers) are passed over, not waited for.
+        while time.monotonic() < deadline and any(
+                tp.offset < wanted[tp.partition] for tp in consumer.position(assigned)):
+            msg = consumer.poll(0.2)
             if msg is not None and msg.error() is None and msg.offset() < wanted[msg.partition()]:
                 out.append(msg)
     finally:

@@ -57,7 +57,7 @@ def split_key(key: str) -> tuple[str, str]:
 class LinkerState:
     """Where the linker keeps what must survive a restart."""
 
-    records: MutableMapping[str, dict]  # record key -> {"fields": normalized, "keys": blocking, "linked": keys}
+    records: MutableMapping[str, dict]  # record key -> {"fields", "keys" (blocking), "linked", "position"}
     model: MutableMapping[str, dict]  # config name -> Fellegi-Sunter state
 
     @classmethod
@@ -83,9 +83,12 @@ class Linker:
         self.state = state
         self.index = BlockingIndex({}, config.max_block_size)
         self.clusters = EntityClusters()
+        #: partition -> offset of the last record linked from it (the app passes Kafka positions)
+        self.last_offsets: dict[int, int] = {}
         for key, stored in state.records.items():  # in arrival order: the same blocks, the same entity ids
             self.index.add(key, stored["keys"])
             self.clusters.add(key, stored["linked"])
+            self._note_position(stored["position"])
         saved = state.model.get(config.name)
         n_levels = [c.n_levels for c in config.comparisons]
         if saved is not None and saved["n_levels"] == n_levels:
@@ -100,7 +103,13 @@ class Linker:
         fields = {name: normalize_text(raw.get(column)) for name, column in self.config.fields.items()}
         return fields, sum(v is None for v in fields.values())
 
-    def process(self, source: str, record_id: str, raw: dict) -> Outcome:
+    def _note_position(self, position: tuple[int, int] | None) -> None:
+        if position is not None:
+            partition, offset = position
+            self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, offset))
+
+    def process(self, source: str, record_id: str, raw: dict, position: tuple[int, int] | None = None) -> Outcome:
+        """Link one record; ``position`` (partition, offset) says where it was read, if anywhere."""
         config = self.config
         if config.sources and source not in config.sources:
             self.counters["unknown_source"] += 1
@@ -130,7 +139,8 @@ class Linker:
         linked = self._decide(source, scored)
         updates = self.clusters.add(key, linked)
         self.index.add(key, keys)
-        self.state.records[key] = {"fields": fields, "keys": keys, "linked": linked}
+        self.state.records[key] = {"fields": fields, "keys": keys, "linked": linked, "position": position}
+        self._note_position(position)
         self._maybe_refit()
 
         self.counters["records_linked"] += 1

@@ -30,11 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from linkage.evaluation import LiveQuality
 from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
 from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
+from mlstream.topic_reader import read_range
 from stream_app.dead_lettering import DeadLetterer
 from stream_app.faust_app import new_app, warm_up
 from stream_app.linkage_dashboard import LinkageHistory
@@ -78,7 +80,10 @@ codecs = {
     "entities": TopicCodec.for_topic(registry, topics.entity_updates, "entity_update"),
     "dead_letters": TopicCodec.for_topic(registry, topics.dead_letters, "dead_letter"),
 }
-counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0}
+counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0,
+            "skipped_offsets_read_back": 0}
+SKIPPED_READ_TIMEOUT_S = 30
+next_offsets: dict[int, int] = {}  # partition -> the offset this worker expects next
 dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], linkage_settings.app_id, counters)
 history = LinkageHistory()
 live_quality = LiveQuality(config.mode) if config.truth else None
@@ -112,48 +117,96 @@ def entity_update(update: dict, now_ms: int) -> dict:
 @app.agent(records_topic)
 async def link(stream):
     async for event in stream.events():
-        arrived = time.perf_counter()
-        message = event.message
-        counters["records_in"] += 1
-        record = await dead_letterer.decode(codecs["records"], message)
-        if record is None:
-            continue
-        try:
-            outcome = linker().process(record["source"], record["record_id"], record["fields"])
-            if outcome.rejected == DUPLICATE_RECORD:
-                continue  # a replay (at-least-once delivery, or a feed sent twice): already linked
-            if outcome.rejected is not None:
-                await dead_letterer.send(message, outcome.rejected,
-                                       f"{outcome.rejected}: source {record['source']!r}, record "
-                                       f"{record['record_id']!r} (config {config.name} {config_version})")
-                continue
-            link_event = outcome.event | {
-                "input_topic": message.topic,
-                "input_partition": message.partition,
-                "input_offset": message.offset,
-                "event_time": epoch_ms(record["event_time"]),
-                "processing_ms": 0.0,
-            }
-            updates = [codecs["entities"].encode(entity_update(u, link_event["linked_at"]))
-                       for u in outcome.entity_updates]
-            link_event["processing_ms"] = (time.perf_counter() - arrived) * 1000
-            value = codecs["links"].encode(link_event)
-        except Exception as err:  # a record the linker cannot take must not stop the stream
-            log.exception("linking %s[%s]@%s failed", message.topic, message.partition, message.offset)
-            await dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
-            continue
-        await links_topic.send(key=message.key, value=value)
-        for update, encoded in zip(outcome.entity_updates, updates):
-            await entities_topic.send(key=update["entity_id"].encode(), value=encoded)
-        counters["links_out"] += 1
-        counters["entity_updates_out"] += len(updates)
-        history.on_linked(link_event["processing_ms"], link_event["linked_at"] - link_event["event_time"])
-        for update in outcome.entity_updates:
-            if update["merged_from"]:
-                history.on_merge(link_event["linked_at"], update["entity_id"], update["merged_from"],
-                                 len(update["record_keys"]))
-        if live_quality is not None:
-            live_quality.add(outcome.event, config.truth.entity(record["record_id"], record["fields"]))
+        for missed in await skipped_before(event.message):
+            await link_one(missed)
+        await link_one(event.message)
+
+
+async def skipped_before(message) -> list[ReadMessage]:
+    """The messages of ``message``'s partition the consumer passed over before it, read directly.
+
+    faust-streaming 0.15.3 was seen to skip the second record waiting when a worker
+    restarts with a backlog, and to deliver the first one twice (README, Record linkage):
+    the linker then never saw the skipped record. Records of a linkage topic come in
+    consecutive offsets, so a jump past the next expected one is such a skip.
+    """
+    partition = message.partition
+    if partition not in next_offsets and partition in linker().last_offsets:  # after a restart
+        next_offsets[partition] = linker().last_offsets[partition] + 1
+    expected = next_offsets.get(partition)
+    if expected is None or message.offset <= expected:
+        return []
+    counters["skipped_offsets_read_back"] += message.offset - expected
+    log.warning("the consumer skipped %s[%s] offsets %d..%d: reading them directly",
+                message.topic, partition, expected, message.offset - 1)
+    fetched = await asyncio.get_running_loop().run_in_executor(
+        None, read_range, settings.bootstrap_servers, message.topic, {partition: expected},
+        {partition: message.offset}, SKIPPED_READ_TIMEOUT_S)
+    return [ReadMessage.of(m) for m in fetched]
+
+
+@dataclass(frozen=True)
+class ReadMessage:
+    """A message read directly with confluent-kafka, with the attributes of Faust's the agent uses."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # seconds, as Faust's
+    headers: list
+
+    @classmethod
+    def of(cls, message) -> "ReadMessage":
+        return cls(message.topic(), message.partition(), message.offset(), message.key(), message.value(),
+                   message.timestamp()[1] / 1000, message.headers() or [])
+
+
+async def link_one(message) -> None:
+    arrived = time.perf_counter()
+    counters["records_in"] += 1
+    next_offsets[message.partition] = max(next_offsets.get(message.partition, 0), message.offset + 1)
+    record = await dead_letterer.decode(codecs["records"], message)
+    if record is None:
+        return
+    try:
+        outcome = linker().process(record["source"], record["record_id"], record["fields"],
+                                   (message.partition, message.offset))
+        if outcome.rejected == DUPLICATE_RECORD:
+            return  # a replay (at-least-once delivery, or a feed sent twice): already linked
+        if outcome.rejected is not None:
+            await dead_letterer.send(message, outcome.rejected,
+                                     f"{outcome.rejected}: source {record['source']!r}, record "
+                                     f"{record['record_id']!r} (config {config.name} {config_version})")
+            return
+        link_event = outcome.event | {
+            "input_topic": message.topic,
+            "input_partition": message.partition,
+            "input_offset": message.offset,
+            "event_time": epoch_ms(record["event_time"]),
+            "processing_ms": 0.0,
+        }
+        updates = [codecs["entities"].encode(entity_update(u, link_event["linked_at"]))
+                   for u in outcome.entity_updates]
+        link_event["processing_ms"] = (time.perf_counter() - arrived) * 1000
+        value = codecs["links"].encode(link_event)
+    except Exception as err:  # a record the linker cannot take must not stop the stream
+        log.exception("linking %s[%s]@%s failed", message.topic, message.partition, message.offset)
+        await dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
+        return
+    await links_topic.send(key=message.key, value=value)
+    for update, encoded in zip(outcome.entity_updates, updates):
+        await entities_topic.send(key=update["entity_id"].encode(), value=encoded)
+    counters["links_out"] += 1
+    counters["entity_updates_out"] += len(updates)
+    history.on_linked(link_event["processing_ms"], link_event["linked_at"] - link_event["event_time"])
+    for update in outcome.entity_updates:
+        if update["merged_from"]:
+            history.on_merge(link_event["linked_at"], update["entity_id"], update["merged_from"],
+                             len(update["record_keys"]))
+    if live_quality is not None:
+        live_quality.add(outcome.event, config.truth.entity(record["record_id"], record["fields"]))
 
 
 @app.timer(interval=1.0)

@@ -27,6 +27,7 @@ from stream_app.lineage import LineageReporter
 from stream_app.dashboard import LiveHistory
 from stream_app.dead_lettering import DeadLetterer
 from stream_app.faust_app import new_app, warm_up
+from stream_app.skipped_records import SkippedRecords
 from stream_app.scorer import StreamScorer, now_ms
 from stream_app.web import WebViews
 
@@ -52,7 +53,8 @@ awaiting_label = app.Table("awaiting-label", default=None, partitions=settings.p
 # record id -> a label that arrived before its record was scored
 early_labels = app.Table("early-labels", default=None, partitions=settings.partitions, key_type=str)
 # "<topic>:<partition>" -> last offset processed. faust-streaming 0.15 can hand a restarted
-# worker records it already processed (see infra/README.md); this keeps scoring idempotent.
+# worker records it already processed, and skip one: this keeps scoring idempotent, and
+# lets the skipped record be read back (stream_app/skipped_records.py).
 processed_up_to = app.Table("processed-up-to", default=None, partitions=settings.partitions, key_type=str)
 
 registry = registry_client(settings.schema_registry_url)
@@ -75,8 +77,9 @@ trackers = {id(s): MetricsTracker(metrics_sink, s.model.name, s.model.version,
                                   settings.app_id if s is scorer else f"{settings.app_id}-shadow")
             for s in (scorer, challenger) if s is not None}
 counters = {"records_in": 0, "labels_in": 0, "predictions_out": 0, "dead_letters": 0, "labels_before_record": 0,
-            "alerts": 0, "duplicates_skipped": 0, "metrics_refused": 0}
+            "alerts": 0, "duplicates_skipped": 0, "skipped_offsets_read_back": 0, "metrics_refused": 0}
 dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], settings.app_id, counters)
+skipped = SkippedRecords(settings.bootstrap_servers, processed_up_to, counters)
 live = LiveHistory()
 materializer: list = []  # the metrics materializer's child process, once started
 
@@ -100,68 +103,77 @@ window_start_ms = now_ms()
 
 
 def seen_before(message) -> bool:
-    key = f"{message.topic}:{message.partition}"
-    last = processed_up_to.get(key)
-    if last is not None and message.offset <= last:
+    expected = skipped.expected(message.topic, message.partition)
+    if expected is not None and message.offset < expected:
         counters["duplicates_skipped"] += 1
         return True
-    processed_up_to[key] = message.offset
+    skipped.processed(message)
     return False
 
 
 @app.agent(records_topic)
 async def score(stream):
     async for event in stream.events():
-        arrived = time.perf_counter()
-        message = event.message
-        if seen_before(message):
-            continue
-        counters["records_in"] += 1
-        record = await dead_letterer.decode(codecs["records"], message)
-        if record is None:
-            continue
-        serving = scorer  # one build per record, even if stream_app.deployments swaps it during an await
-        try:
-            prediction, pending = serving.score(record, message.topic, message.partition, message.offset,
-                                                epoch_ms(record["event_time"]), arrived)
-            value = codecs["predictions"].encode(prediction)
-        except Exception as err:  # a record the model cannot take must not stop the stream
-            await dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
-            continue
-        await predictions_topic.send(key=message.key, value=value)
-        counters["predictions_out"] += 1
-        web_views.observe_latency(prediction["latency_ms"])
-        live.on_prediction(prediction["scored_at"], f"{serving.model.name} v{serving.model.version}",
-                           prediction["predicted_label"], prediction["score"])
-        if settings.prediction_metrics:
-            track_prediction(serving, prediction)
-        if challenger is not None:
-            pending["shadow"] = shadow_score(record, message, arrived)
-        early = early_labels.get(record["id"])
-        if early is None:
-            awaiting_label[record["id"]] = pending
-        else:
-            del early_labels[record["id"]]
-            await judge(pending, early["label"], early["event_time"])
+        for missed in await skipped.before(event.message):
+            await score_one(missed)
+        await score_one(event.message)
+
+
+async def score_one(message) -> None:
+    arrived = time.perf_counter()
+    if seen_before(message):
+        return
+    counters["records_in"] += 1
+    record = await dead_letterer.decode(codecs["records"], message)
+    if record is None:
+        return
+    serving = scorer  # one build per record, even if stream_app.deployments swaps it during an await
+    try:
+        prediction, pending = serving.score(record, message.topic, message.partition, message.offset,
+                                            epoch_ms(record["event_time"]), arrived)
+        value = codecs["predictions"].encode(prediction)
+    except Exception as err:  # a record the model cannot take must not stop the stream
+        await dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
+        return
+    await predictions_topic.send(key=message.key, value=value)
+    counters["predictions_out"] += 1
+    web_views.observe_latency(prediction["latency_ms"])
+    live.on_prediction(prediction["scored_at"], f"{serving.model.name} v{serving.model.version}",
+                       prediction["predicted_label"], prediction["score"])
+    if settings.prediction_metrics:
+        track_prediction(serving, prediction)
+    if challenger is not None:
+        pending["shadow"] = shadow_score(record, message, arrived)
+    early = early_labels.get(record["id"])
+    if early is None:
+        awaiting_label[record["id"]] = pending
+    else:
+        del early_labels[record["id"]]
+        await judge(pending, early["label"], early["event_time"])
 
 
 @app.agent(labels_topic)
 async def learn(stream):
     async for event in stream.events():
-        message = event.message
-        if seen_before(message):
-            continue
-        counters["labels_in"] += 1
-        label = await dead_letterer.decode(codecs["labels"], message)
-        if label is None:
-            continue
-        pending = awaiting_label.get(label["id"])
-        if pending is None:
-            counters["labels_before_record"] += 1
-            early_labels[label["id"]] = {"label": label["label"], "event_time": epoch_ms(label["event_time"])}
-            continue
-        del awaiting_label[label["id"]]
-        await judge(pending, label["label"], epoch_ms(label["event_time"]))
+        for missed in await skipped.before(event.message):
+            await learn_one(missed)
+        await learn_one(event.message)
+
+
+async def learn_one(message) -> None:
+    if seen_before(message):
+        return
+    counters["labels_in"] += 1
+    label = await dead_letterer.decode(codecs["labels"], message)
+    if label is None:
+        return
+    pending = awaiting_label.get(label["id"])
+    if pending is None:
+        counters["labels_before_record"] += 1
+        early_labels[label["id"]] = {"label": label["label"], "event_time": epoch_ms(label["event_time"])}
+        return
+    del awaiting_label[label["id"]]
+    await judge(pending, label["label"], epoch_ms(label["event_time"]))
 
 
 def shadow_score(record: dict, message, arrived: float) -> dict:

@@ -30,18 +30,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from linkage.evaluation import LiveQuality
 from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
 from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
-from mlstream.topic_reader import read_range
 from stream_app.dead_lettering import DeadLetterer
 from stream_app.faust_app import new_app, warm_up
 from stream_app.linkage_dashboard import LinkageHistory
 from stream_app.linkage_lineage import emit_linkage_lineage
 from stream_app.linkage_settings import LinkageSettings, load_config
+from stream_app.skipped_records import SkippedRecords
 from stream_app.web import serve_dashboard
 
 log = logging.getLogger(__name__)
@@ -82,9 +81,8 @@ codecs = {
 }
 counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0,
             "skipped_offsets_read_back": 0}
-SKIPPED_READ_TIMEOUT_S = 30
-next_offsets: dict[int, int] = {}  # partition -> the offset this worker expects next
 dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], linkage_settings.app_id, counters)
+skipped = SkippedRecords(settings.bootstrap_servers, {}, counters)
 history = LinkageHistory()
 live_quality = LiveQuality(config.mode) if config.truth else None
 _linker: Linker | None = None
@@ -95,6 +93,8 @@ def linker() -> Linker:
     global _linker
     if _linker is None:
         _linker = Linker(config, config_version, state)
+        skipped.last_processed.update({f"{topics.linkage_records}:{partition}": offset
+                                       for partition, offset in _linker.last_offsets.items()})
         log.info("linker ready: config %s %s, %d records indexed, model fitted %d times",
                  config.name, config_version, len(state.records), _linker.model.n_fits)
     return _linker
@@ -117,56 +117,16 @@ def entity_update(update: dict, now_ms: int) -> dict:
 @app.agent(records_topic)
 async def link(stream):
     async for event in stream.events():
-        for missed in await skipped_before(event.message):
+        linker()  # after a restart, its records say where each partition was left
+        for missed in await skipped.before(event.message):
             await link_one(missed)
         await link_one(event.message)
-
-
-async def skipped_before(message) -> list[ReadMessage]:
-    """The messages of ``message``'s partition the consumer passed over before it, read directly.
-
-    faust-streaming 0.15.3 was seen to skip the second record waiting when a worker
-    restarts with a backlog, and to deliver the first one twice (README, Record linkage):
-    the linker then never saw the skipped record. Records of a linkage topic come in
-    consecutive offsets, so a jump past the next expected one is such a skip.
-    """
-    partition = message.partition
-    if partition not in next_offsets and partition in linker().last_offsets:  # after a restart
-        next_offsets[partition] = linker().last_offsets[partition] + 1
-    expected = next_offsets.get(partition)
-    if expected is None or message.offset <= expected:
-        return []
-    counters["skipped_offsets_read_back"] += message.offset - expected
-    log.warning("the consumer skipped %s[%s] offsets %d..%d: reading them directly",
-                message.topic, partition, expected, message.offset - 1)
-    fetched = await asyncio.get_running_loop().run_in_executor(
-        None, read_range, settings.bootstrap_servers, message.topic, {partition: expected},
-        {partition: message.offset}, SKIPPED_READ_TIMEOUT_S)
-    return [ReadMessage.of(m) for m in fetched]
-
-
-@dataclass(frozen=True)
-class ReadMessage:
-    """A message read directly with confluent-kafka, with the attributes of Faust's the agent uses."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: float  # seconds, as Faust's
-    headers: list
-
-    @classmethod
-    def of(cls, message) -> "ReadMessage":
-        return cls(message.topic(), message.partition(), message.offset(), message.key(), message.value(),
-                   message.timestamp()[1] / 1000, message.headers() or [])
 
 
 async def link_one(message) -> None:
     arrived = time.perf_counter()
     counters["records_in"] += 1
-    next_offsets[message.partition] = max(next_offsets.get(message.partition, 0), message.offset + 1)
+    skipped.processed(message)
     record = await dead_letterer.decode(codecs["records"], message)
     if record is None:
         return

@@ -1,0 +1,56 @@
+"""The stream apps' Kafka-free helpers: the linkage dashboard's state, the skipped-record bookkeeping."""
+
+import asyncio
+import doctest
+
+import pytest
+
+import stream_app.dashboard
+import stream_app.linkage_dashboard
+import stream_app.skipped_records
+from stream_app.linkage_dashboard import LinkageHistory
+from stream_app.skipped_records import ReadMessage, SkippedRecords
+
+
+@pytest.mark.parametrize("module", [stream_app.dashboard, stream_app.linkage_dashboard, stream_app.skipped_records])
+def test_docstring_examples(module):
+    assert doctest.testmod(module).failed == 0
+
+
+def test_linkage_history_takes_each_seconds_latency_and_shows_quality_once_there_are_records():
+    live = LinkageHistory(horizon_samples=2)
+    for t, (links, latencies) in enumerate([(0, []), (10, [5.0] * 9 + [40.0]), (30, [6.0] * 20)]):
+        for ms in latencies:
+            live.on_linked(0.2, ms)
+        quality = {"records": links, "precision": 1.0, "recall": 0.5, "f1": 2 / 3, "pairs_completeness": 0.9,
+                   "reduction_ratio": 0.99}
+        live.sample(float(t), {"links_out": links, "dead_letters": 1}, {"duplicate_records": 2}, entities=links,
+                    model_fits=1, quality=quality)
+    live.on_merge(3_000, "ent-a", ["ent-b"], 3)
+    snap = live.snapshot(3_000)
+    assert [s["end_to_end_p99_ms"] for s in snap["samples"]] == [40.0, 6.0]  # each second's own; the first fell off
+    assert snap["samples"][-1]["bad_input"]["dead_letters"] == 1
+    assert snap["samples"][-1]["bad_input"]["duplicate_records"] == 2
+    assert snap["samples"][-1]["quality"]["recall"] == 0.5 and snap["merges"][0]["merged_from"] == ["ent-b"]
+    assert live.latency()["end_to_end_ms"]["p99"] == 40.0  # /stats/ takes the latest records, not one second
+    live.sample(3.0, {"links_out": 30}, {}, entities=30, model_fits=1, quality={"records": 0, "f1": 0.0})
+    assert live.snapshot(3_000)["samples"][-1]["quality"] is None
+
+
+def test_skipped_records_expect_the_offset_after_the_last_processed_and_read_back_only_gaps():
+    counters = {}
+    skipped = SkippedRecords("localhost:1", {"t:0": 9}, counters)  # a restart: the table says 9 was last
+    assert skipped.expected("t", 0) == 10 and skipped.expected("t", 1) is None
+
+    def message(partition, offset):
+        return ReadMessage("t", partition, offset, None, None, 0.0, [])
+
+    async def before(m):
+        return await skipped.before(m)
+
+    assert asyncio.run(before(message(0, 10))) == []  # the next one
+    assert asyncio.run(before(message(0, 4))) == []  # a replay: the agent drops it
+    assert asyncio.run(before(message(1, 500))) == []  # a partition it knows nothing of yet
+    skipped.processed(message(0, 10))
+    skipped.processed(message(0, 4))  # a replay does not move it back
+    assert skipped.expected("t", 0) == 11 and counters == {}

@@ -1,4 +1,5 @@
-"""The live dashboard in a real headless Chromium (Debian's package) while a stream runs.
+"""The live dashboards (the scorer's, the linkage app's) in a real headless Chromium (Debian's package)
+while a stream runs.
 
 The page is loaded twice during the feed: once for its DOM after the scripts
 ran (``--dump-dom``), once for a screenshot kept in ``test-artifacts/``.
@@ -12,11 +13,16 @@ import threading
 
 import pytest
 
+from linkage.datasets import load_febrl
 from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.settings import REPO_ROOT
 from mlstream.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
+from producers.linkage_feed import KafkaLinkageSink, play_records
+from stream_app.linkage_eval import Run
+from stream_app.linkage_settings import LinkageSettings
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -101,4 +107,52 @@ def test_the_dashboard_draws_live_data_while_a_stream_runs(services, isolated, c
     assert "logistic_regression v1 rolling_accuracy" in html  # the quality chart's legend names the version
     assert "deploy-marker" in html
     assert "updated " in html and "records in" in html
+    assert screenshot.exists() and screenshot.stat().st_size > 10_000
+
+
+LINKAGE_CHARTS = ("chart-throughput", "chart-latency", "chart-quality", "chart-entities")
+
+
+def test_the_linkage_dashboard_draws_live_quality_while_records_arrive(services, isolated, chromium, tmp_path):
+    init(isolated, say=lambda _: None)
+    linkage = LinkageSettings(config="febrl", app_id=f"{isolated.app_id}-linkage", web_port=free_port())
+    run = Run(isolated, linkage, isolated.state_dir / "linkage.log")
+    data = load_febrl("febrl4")
+    stop = threading.Event()
+    process = run.start_app()
+    try:
+        run.wait_until(process, 0, 120, lambda _: None)
+
+        def run_feed():  # paced, so the stream still runs while the browser looks
+            sink = KafkaLinkageSink(isolated)
+            for start in range(0, len(data.records), 100):
+                if stop.is_set():
+                    return
+                play_records(data.records[start:start + 100], sink, rate=400, progress=lambda _: None)
+
+        feed = threading.Thread(target=run_feed, daemon=True)
+        feed.start()
+        wait_for(lambda: (run.stats() or {"counters": {"links_out": 0}})["counters"]["links_out"] > 1500, 120,
+                 "links to be made")
+        url = f"http://localhost:{linkage.web_port}/dashboard/"
+        dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        ARTIFACTS.mkdir(exist_ok=True)
+        screenshot = ARTIFACTS / "linkage-dashboard.png"
+        shot = run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
+        assert shot.returncode == 0, shot.stderr[-2000:]
+        assert feed.is_alive(), "the feed ended before the browser looked: the stream must still run"
+    finally:
+        stop.set()
+        stop_app(process)
+
+    html = dom.stdout
+    for chart in LINKAGE_CHARTS:
+        match = re.search(rf'id="{chart}"[^>]*data-points="(\d+)"', html) or \
+            re.search(rf'data-points="(\d+)"[^>]*id="{chart}"', html)
+        assert match, f"{chart} not found in the rendered page"
+        assert int(match.group(1)) > 0, f"{chart} holds no data"
+    f1 = re.search(r"<b>([0-9.]+)</b><span>F1</span>", html)
+    assert f1 and float(f1.group(1)) > 0.99, "the live F1 is not on the page"
+    assert "config febrl" in html and "link events" in html
     assert screenshot.exists() and screenshot.stat().st_size > 10_000

@@ -1,4 +1,4 @@
-# The mlstream image used by docker-compose.yml (init, stream app, producer).
+# The mlstream image used by docker-compose.yml (init, stream app, producer, linkage app and feed).
 FROM python:3.11-slim
 WORKDIR /opt/mlstream
 COPY pyproject.toml README.md ./
@@ -12,5 +12,5 @@ COPY schemas schemas
 # Editable, so the code finds schemas/ beside it as in a checkout.
 RUN pip install --no-cache-dir -e .
 ENV MLSTREAM_STATE_DIR=/var/lib/mlstream
-EXPOSE 6066
+EXPOSE 6066 6067
 CMD ["mlstream", "--help"]

@@ -5,10 +5,11 @@ from pathlib import Path
 import yaml
 
 from mlstream.settings import DEFAULTS, REPO_ROOT, Settings, Topics
+from stream_app.linkage_settings import DEFAULTS as LINKAGE_DEFAULTS
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = ("init", "stream-app", "producer")
+APP_SERVICES = ("init", "stream-app", "producer", "linkage-app", "linkage-feed")
 
 
 def host_ports(service: str) -> set[str]:
@@ -31,6 +32,7 @@ def test_ports_match_the_local_services():
     assert DEFAULTS["MLSTREAM_KAFKA_PORT"] in host_ports("kafka")
     assert DEFAULTS["MLSTREAM_REGISTRY_PORT"] in host_ports("schema-registry")
     assert DEFAULTS["MLSTREAM_WEB_PORT"] in host_ports("stream-app")
+    assert LINKAGE_DEFAULTS["MLSTREAM_LINKAGE_WEB_PORT"] in host_ports("linkage-app")
     kafka_env = SERVICES["kafka"]["environment"]
     assert f"PLAINTEXT://localhost:{DEFAULTS['MLSTREAM_KAFKA_PORT']}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     assert f":{DEFAULTS['MLSTREAM_KAFKA_CONTROLLER_PORT']}" in kafka_env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
@@ -39,11 +41,13 @@ def test_ports_match_the_local_services():
 def test_app_services_use_only_known_variables_with_the_same_topic_names():
     for name in APP_SERVICES:
         env = SERVICES[name]["environment"]
-        unknown = {k for k in env if k.startswith("MLSTREAM_")} - set(DEFAULTS)
+        unknown = {k for k in env if k.startswith("MLSTREAM_")} - set(DEFAULTS) - set(LINKAGE_DEFAULTS)
         assert not unknown, f"{name} sets variables the code does not read: {unknown}"
         for same in ("MLSTREAM_TOPIC_PREFIX", "MLSTREAM_ATLAS_HOOK_TOPIC", "MLSTREAM_PARTITIONS",
                      "MLSTREAM_APP_ID", "MLSTREAM_WEB_PORT", "MLSTREAM_MODEL"):
             assert str(env[same]) == DEFAULTS[same], f"{name}: {same}"
+        for same in ("MLSTREAM_LINKAGE_CONFIG", "MLSTREAM_LINKAGE_APP_ID", "MLSTREAM_LINKAGE_WEB_PORT"):
+            assert str(env[same]) == LINKAGE_DEFAULTS[same], f"{name}: {same}"
     assert Topics(COMPOSE["x-mlstream-env"]["MLSTREAM_TOPIC_PREFIX"]).records == Topics().records
 
 

@@ -1,4 +1,5 @@
-"""The stream apps' Kafka-free helpers: the linkage dashboard's state, the skipped-record bookkeeping."""
+"""The stream apps' Kafka-free helpers: the linkage dashboard's state, the skipped-record bookkeeping,
+which partitions the transport lets aiokafka fetch."""
 
 import asyncio
 import doctest
@@ -8,6 +9,7 @@ import pytest
 import stream_app.dashboard
 import stream_app.linkage_dashboard
 import stream_app.skipped_records
+from stream_app.kafka_transport import fetch_changelogs_only_when_read
 from stream_app.linkage_dashboard import LinkageHistory
 from stream_app.skipped_records import ReadMessage, SkippedRecords
 
@@ -54,3 +56,40 @@ def test_skipped_records_expect_the_offset_after_the_last_processed_and_read_bac
     skipped.processed(message(0, 10))
     skipped.processed(message(0, 4))  # a replay does not move it back
     assert skipped.expected("t", 0) == 11 and counters == {}
+
+
+class RecordingConsumer:
+    """The four calls of aiokafka's consumer the transport makes, on sets."""
+
+    def __init__(self, assigned):
+        self.assigned, self.paused_tps = set(assigned), set()
+
+    def assignment(self):
+        return set(self.assigned)
+
+    def paused(self):
+        return set(self.paused_tps)
+
+    def pause(self, *tps):
+        self.paused_tps.update(tps)
+
+    def resume(self, *tps):
+        self.paused_tps.difference_update(tps)
+
+
+def test_changelogs_are_fetched_only_while_faust_reads_them_and_stream_partitions_always():
+    from aiokafka import TopicPartition
+    from faust.types import TP
+
+    records, changelog, leader = (TopicPartition("records", 0), TopicPartition("app-table-changelog", 0),
+                                  TopicPartition("app-__assignor-__leader", 0))
+    consumer = RecordingConsumer([records, changelog, leader])
+    changelogs = {"app-table-changelog"}
+    fetch_changelogs_only_when_read(consumer, {TP("app-table-changelog", 0)}, changelogs)  # recovery
+    assert consumer.paused() == set()
+    fetch_changelogs_only_when_read(consumer, {TP("records", 0)}, changelogs)  # streaming
+    assert consumer.paused() == {changelog}
+    fetch_changelogs_only_when_read(consumer, set(), changelogs)  # a rebalance: the stream is not paused
+    assert consumer.paused() == {changelog}
+    fetch_changelogs_only_when_read(consumer, {TP("app-table-changelog", 0)}, changelogs)  # recovery again
+    assert consumer.paused() == set()

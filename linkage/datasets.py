@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from linkage.config import ConfigError, LinkageConfig, TruthSettings
 from linkage.linker import record_key
 
 #: name -> (description, config name)
@@ -99,3 +101,30 @@ def load_csv(path: str | Path, source: str, id_column: str | None = None) -> lis
     return [SourceRecord(source, row[id_column] if id_column else str(i),
                          {k: (v if v != "" else None) for k, v in row.items() if k != id_column})
             for i, row in enumerate(rows)]
+
+
+def truth_pairs(records: list[SourceRecord], truth: TruthSettings, mode: str) -> set[frozenset[str]]:
+    """The pairs of records that say they are the same entity (across sources when linking).
+
+    >>> records = [SourceRecord("a", "rec-1-org", {}), SourceRecord("b", "rec-1-dup-0", {}),
+    ...            SourceRecord("b", "rec-2-org", {})]
+    >>> truth_pairs(records, TruthSettings("record_id", "^rec-(\\d+)-"), "link") == {frozenset(("a|rec-1-org", "b|rec-1-dup-0"))}
+    True
+    """
+    by_entity: defaultdict[str, list[SourceRecord]] = defaultdict(list)
+    for r in records:
+        entity = truth.entity(r.record_id, r.fields)
+        if entity is not None:
+            by_entity[entity].append(r)
+    return {frozenset((a.key, b.key)) for group in by_entity.values() for a, b in itertools.combinations(group, 2)
+            if mode == "dedupe" or a.source != b.source}
+
+
+def csv_dataset(files: list[tuple[Path, str, str | None]], config: LinkageConfig) -> Dataset:
+    """CSV files (path, source, id column), interleaved, with the true pairs the config's ``truth`` gives."""
+    if config.truth is None:
+        raise ConfigError(f"linkage config {config.name!r} has no truth key: judging a CSV needs to know which "
+                          "entity each record truly is, e.g. truth: {field: person_id, pattern: '(.+)'}")
+    records = interleave(*(load_csv(path, source, id_column) for path, source, id_column in files))
+    return Dataset("+".join(source for _, source, _ in files), records,
+                   truth_pairs(records, config.truth, config.mode), config.mode)

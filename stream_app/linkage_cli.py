@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from linkage.datasets import FEBRL
 from mlstream.errors import UserError
@@ -13,7 +14,8 @@ from mlstream.settings import Settings
 CONFIG_HELP = ("linkage config: a YAML path, a bundled name (febrl, febrl-dedupe) or registry:NAME[@VERSION] "
                "(stored with 'mlstream config put')")
 EVAL_DESCRIPTION = (
-    "Link a FEBRL dataset through the real broker and registry, and print pairs completeness, reduction ratio, "
+    "Link a FEBRL dataset (or your CSV files, --csv, judged by the config's truth key) through the real broker "
+    "and registry, and print pairs completeness, reduction ratio, "
     "precision, recall and F1 against the true pairs, throughput and per-record latency, beside a batch baseline "
     "(the recordlinkage toolkit) on the same records. Pass 1 preloads every record and lets the app drain them "
     "(throughput, quality); pass 2 plays records at --latency-rate with the app running (latency from send to "
@@ -43,9 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     app.add_argument("--config", default=None, help=CONFIG_HELP)
     app.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
 
-    evaluate = sub.add_parser("eval", help="link a FEBRL dataset through Kafka; quality and speed beside a batch "
-                              "baseline", description=EVAL_DESCRIPTION)
+    evaluate = sub.add_parser("eval", help="link a FEBRL dataset (or your CSVs) through Kafka; quality and speed "
+                              "beside a batch baseline", description=EVAL_DESCRIPTION)
     evaluate.add_argument("--dataset", default="febrl4", choices=sorted(FEBRL), help=dataset_help)
+    evaluate.add_argument("--csv", action="append", default=[], metavar="FILE",
+                          help="judge this CSV file instead (repeat it, one per source, to link sources); needs "
+                          "--config with a truth key saying which entity each row truly is")
+    evaluate.add_argument("--source", action="append", default=[],
+                          help="source name of each --csv, in the same order (default: the file's stem)")
+    evaluate.add_argument("--id-column", help="CSV column with the record id (default: the row number)")
     evaluate.add_argument("--config", default=None, help=CONFIG_HELP + " (default: febrl for febrl4, febrl-dedupe "
                           "for febrl1-3)")
     evaluate.add_argument("--records", type=int, default=None, help="use only the first N records")
@@ -78,10 +86,11 @@ def run(args, settings: Settings) -> int:
 
     say = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
         (lambda line: print(line, flush=True))
+    files = csv_files(args)
     local_services.up(settings, progress=say)  # a no-op when they run
     report = run_eval(settings, linkage, dataset=args.dataset, config_spec=args.config, records=args.records,
                       latency_rate=args.latency_rate, latency_records=args.latency_records,
-                      keep_topics=args.keep_topics, say=say)
+                      keep_topics=args.keep_topics, csv_files=files, say=say)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -89,9 +98,19 @@ def run(args, settings: Settings) -> int:
     return 0
 
 
-def produce(args, settings: Settings) -> int:
-    from pathlib import Path
+def csv_files(args) -> list[tuple[Path, str, str | None]]:
+    if len(args.source) > len(args.csv):
+        raise UserError(f"{len(args.source)} --source for {len(args.csv)} --csv: give one source per file")
+    files = []
+    for i, name in enumerate(args.csv):
+        path = Path(name)
+        if not path.exists():
+            raise UserError(f"no CSV file at {path}")
+        files.append((path, args.source[i] if i < len(args.source) else path.stem, args.id_column))
+    return files
 
+
+def produce(args, settings: Settings) -> int:
     from linkage.datasets import load_csv, load_febrl
     from mlstream.serde import registry_client
     from producers.linkage_feed import KafkaLinkageSink, play_records

@@ -29,7 +29,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from linkage.batch_baseline import baseline_quality
-from linkage.datasets import FEBRL, Dataset, load_febrl
+from linkage.datasets import FEBRL, Dataset, csv_dataset, load_febrl
 from linkage.evaluation import quality
 from mlstream.demo import app_stats, stop_app, wait_for
 from mlstream.errors import UserError
@@ -180,12 +180,17 @@ def latency_pass(run: Run, data: Dataset, rate: float, timeout_s: float, say) ->
 
 def run_eval(settings: Settings, linkage: LinkageSettings, *, dataset: str, config_spec: str | None,
              records: int | None, latency_rate: float, latency_records: int | None, keep_topics: bool = False,
-             timeout_s: float = 600, say=print) -> dict:
+             csv_files: list[tuple[Path, str, str | None]] = (), timeout_s: float = 600, say=print) -> dict:
+    """Judge the linker on a FEBRL ``dataset``, or on ``csv_files`` (path, source, id column) whose
+    true entities the config's ``truth`` names."""
     started = time.monotonic()
+    if csv_files and not config_spec:
+        raise UserError("judging CSV files needs their linkage config: pass --config")
     spec = config_spec or FEBRL[dataset][1]
     config, version = load_config(spec, settings, linkage.config_store_prefix)
     linkage = dataclasses.replace(linkage, config=spec)
-    data = load_febrl(dataset).head(records)
+    data = (csv_dataset(list(csv_files), config) if csv_files else load_febrl(dataset)).head(records)
+    dataset = data.name
     say(f"linkage eval: {dataset} ({len(data.records)} records, {len(data.true_pairs)} true pairs), "
         f"config {config.name} {version}")
     runs = [Run.fresh(settings, linkage, "throughput")]

@@ -1,4 +1,4 @@
-"""Record linkage on the real broker and registry: a restart mid-feed, bad input, lineage, a small eval.
+"""Record linkage on the real broker and registry: a restart mid-feed, bad input, lineage, small evals.
 
 The linkage app runs as a real `mlstream linkage app` process; what it did is read
 back from Kafka, not taken from its word.
@@ -26,6 +26,7 @@ from producers.linkage_feed import KafkaLinkageSink, play_records
 from stream_app.linkage_eval import Run, run_eval
 from stream_app.linkage_settings import LinkageSettings
 from tests.conftest import free_port
+from tests.people_csv import PEOPLE_CONFIG, write_people_csvs
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,18 @@ def test_a_small_eval_reports_stream_and_batch_figures(isolated):
     left = [t for t in AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=10).topics
             if t.startswith(f"{settings.topics.prefix}eval-")]
     assert left == []
+
+
+def test_an_eval_of_csv_files_in_another_layout_takes_its_truth_from_the_config(isolated, tmp_path):
+    settings = isolated
+    linkage = LinkageSettings(config="febrl", app_id=f"{settings.app_id}-linkage", web_port=free_port())
+    init(settings, say=QUIET)
+    crm, billing, truth = write_people_csvs(tmp_path, 300)
+    config = tmp_path / "people.yaml"
+    config.write_text(PEOPLE_CONFIG + "truth: {field: record_id, pattern: '^[cb](\\d+)$'}\n")
+    report = run_eval(settings, linkage, dataset="febrl4", config_spec=str(config), records=None, latency_rate=0,
+                      latency_records=None, csv_files=[(crm, "crm", "Id"), (billing, "billing", "Id")], say=QUIET)
+    stream, batch = report["stream"], report["batch_baseline"]
+    assert report["dataset"] == "crm+billing" and report["true_pairs"] == len(truth) == 300
+    assert stream["link_events"] == 600 and stream["f1"] > 0.95 and batch["f1"] > 0.5
+    assert stream["dashboard_f1"] == pytest.approx(stream["f1"])

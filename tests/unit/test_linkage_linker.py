@@ -1,6 +1,5 @@
 """The linker end to end without Kafka: FEBRL linking and deduplication, another layout, bad input."""
 
-import csv
 import doctest
 
 import pytest
@@ -11,6 +10,7 @@ from linkage.config import LinkageConfig
 from linkage.datasets import load_csv, load_febrl
 from linkage.evaluation import LiveQuality, quality
 from linkage.linker import DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker, LinkerState
+from tests.people_csv import PEOPLE_CONFIG, write_people_csvs
 
 
 @pytest.mark.parametrize("module", [linkage.linker, linkage.evaluation])
@@ -47,52 +47,10 @@ def test_febrl1_deduplicates_through_config_only():
     assert figures["f1"] > 0.98 and figures["pairs_completeness"] > 0.98
 
 
-PEOPLE_CONFIG = """
-name: people
-mode: link
-sources: [crm, billing]
-fields: {first: FirstName, last: LastName, born: BirthDate, zip: Zip, phone: Phone}
-blocking:
-  - {name: last_metaphone, parts: [{field: last, transform: metaphone}]}
-  - {name: born, parts: [born]}
-  - {name: phone, parts: [{field: phone, transform: digits}]}
-comparisons:
-  - {field: first, method: jaro_winkler, levels: [0.94, 0.85]}
-  - {field: last, method: jaro_winkler, levels: [0.94, 0.85]}
-  - {field: born, method: date, formats: ["%d.%m.%Y", "%Y-%m-%d"]}
-  - {field: zip, method: exact}
-  - {field: phone, method: levenshtein, levels: [1.0, 0.8]}
-model: {link_threshold: 0.8, em: {warmup_pairs: 50, refit_every: 100}}
-"""
-
-
 def test_another_field_layout_links_through_its_own_config(tmp_path):
     """Two CSV exports with other column names and date formats, from FEBRL people with typos."""
-    people = load_febrl("febrl4").records[:800:2]  # 400 people of source a
-    columns = ["Id", "FirstName", "LastName", "BirthDate", "Zip", "Phone"]
-
-    def write(path, rows):
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            writer.writerows(rows)
-
-    crm, billing = [], []
-    for i, person in enumerate(people):
-        f = person.fields
-        dob = f["date_of_birth"] or ""
-        phone = f"04{f['soc_sec_id']}"
-        crm.append([f"c{i}", f["given_name"], f["surname"], f"{dob[6:]}.{dob[4:6]}.{dob[:4]}" if dob else "",
-                    f["postcode"], phone])
-        surname = (f["surname"] or "x")
-        typo = surname[:-1] + "e" if i % 3 == 0 else surname
-        billing.append([f"b{i}", (f["given_name"] or "").upper(), typo,
-                        f"{dob[:4]}-{dob[4:6]}-{dob[6:]}" if dob else "", f["postcode"], phone])
-    write(tmp_path / "crm.csv", crm)
-    write(tmp_path / "billing.csv", billing)
-    records = [r for pair in zip(load_csv(tmp_path / "crm.csv", "crm", "Id"),
-                                  load_csv(tmp_path / "billing.csv", "billing", "Id")) for r in pair]
-    truth = {frozenset((f"crm|c{i}", f"billing|b{i}")) for i in range(len(people))}
+    crm, billing, truth = write_people_csvs(tmp_path, 400)
+    records = [r for pair in zip(load_csv(crm, "crm", "Id"), load_csv(billing, "billing", "Id")) for r in pair]
     _, events = run(LinkageConfig.from_yaml(PEOPLE_CONFIG), records)
     figures = quality(events, truth, mode="link", possible_pairs=400 * 400)
     assert figures["recall"] > 0.97 and figures["precision"] > 0.97

@@ -108,7 +108,8 @@ def truth_pairs(records: list[SourceRecord], truth: TruthSettings, mode: str) ->
 
     >>> records = [SourceRecord("a", "rec-1-org", {}), SourceRecord("b", "rec-1-dup-0", {}),
     ...            SourceRecord("b", "rec-2-org", {})]
-    >>> truth_pairs(records, TruthSettings("record_id", "^rec-(\\d+)-"), "link") == {frozenset(("a|rec-1-org", "b|rec-1-dup-0"))}
+    >>> pairs = truth_pairs(records, TruthSettings("record_id", "^rec-(\\\\d+)-"), "link")
+    >>> pairs == {frozenset(("a|rec-1-org", "b|rec-1-dup-0"))}
     True
     """
     by_entity: defaultdict[str, list[SourceRecord]] = defaultdict(list)

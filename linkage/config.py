@@ -96,6 +96,14 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class ClassifierSettings:
+    """A river classifier learning from confirmed pairs, beside the Fellegi-Sunter model."""
+
+    min_confirmed: int = 100  # confirmed pairs learned before it takes part in decisions
+    weight: float = 0.5  # its share of a pair's match log-odds; Fellegi-Sunter has the rest
+
+
+@dataclass(frozen=True)
 class TruthSettings:
     """Where a record says which entity it truly is (test data such as FEBRL's ids): with it, the
     app reports precision, recall and F1 live."""
@@ -121,6 +129,7 @@ class LinkageConfig:
     max_block_size: int = 200  # records kept per blocking key value (the most recent)
     model: ModelSettings = field(default_factory=ModelSettings)
     truth: TruthSettings | None = None
+    classifier: ClassifierSettings | None = None
     description: str = ""
     text: str = ""  # the YAML it was read from, as stored
 
@@ -241,11 +250,20 @@ def _parse(raw: dict, text: str, where: str) -> LinkageConfig:
             except re.error as err:
                 problems.append(f"truth.pattern: not a regular expression: {err}")
             truth = TruthSettings(str(raw_truth["field"]), str(raw_truth["pattern"]))
+    classifier = None
+    raw_classifier = raw.get("classifier")
+    if raw_classifier is not None:
+        try:
+            classifier = ClassifierSettings(**(raw_classifier or {}))
+            if classifier.min_confirmed < 1 or not 0 < classifier.weight <= 1:
+                problems.append("classifier: min_confirmed must be positive and weight in (0, 1]")
+        except TypeError as err:
+            problems.append(f"classifier: {err}")
     unknown = set(raw) - {"name", "mode", "fields", "blocking", "comparisons", "sources", "one_to_one",
-                          "max_block_size", "model", "truth", "description"}
+                          "max_block_size", "model", "truth", "classifier", "description"}
     if unknown:
         problems.append(f"unknown keys: {', '.join(sorted(unknown))}")
     if problems:
         raise ConfigError(f"linkage config {name!r} is invalid:\n  " + "\n  ".join(problems))
     return LinkageConfig(name, mode, fields, tuple(blocking), tuple(comparisons), sources, one_to_one,
-                         max_block_size, model, truth, str(raw.get("description", "")), text)
+                         max_block_size, model, truth, classifier, str(raw.get("description", "")), text)

@@ -27,6 +27,7 @@ and a record costs one state write, not one per blocking key and entity.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, MutableMapping
@@ -37,11 +38,21 @@ from linkage.clustering import EntityClusters
 from linkage.comparisons import compare
 from linkage.config import LinkageConfig
 from linkage.fellegi_sunter import FellegiSunter
+from linkage.pair_classifier import PairClassifier
 from linkage.normalize import normalize_text
 
 UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
+UNKNOWN_RECORD = "UNKNOWN_RECORD"
+#: verdicts between two saves of the classifier (a pickled river model): a restart forgets fewer
+CLASSIFIER_SAVE_EVERY = 20
+NO_CLASSIFIER = "NO_CLASSIFIER"
 DUPLICATE_RECORD = "DUPLICATE_RECORD"
 EMPTY_RECORD = "EMPTY_RECORD"
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
 
 
 def record_key(source: str, record_id: str) -> str:
@@ -96,6 +107,11 @@ class Linker:
         else:
             self.model = FellegiSunter(n_levels, config.model.prior_match)
         self._fitted_at = self.model.n_observed if self.model.n_fits else 0
+        self.classifier = None
+        if config.classifier is not None:
+            saved = state.model.get(self._classifier_key)
+            self.classifier = PairClassifier.from_state(saved) if saved is not None else PairClassifier()
+            self.classifier.min_confirmed = config.classifier.min_confirmed
         self.clock_ms = clock_ms
         self.counters: Counter[str] = Counter()
 
@@ -134,8 +150,7 @@ class Linker:
                 continue
             vector = compare(fields, self.state.records[other]["fields"], config.comparisons)
             self.model.observe(vector)
-            scored.append((other, other_source, other_id, self.model.weight(vector),
-                           self.model.probability(vector)))
+            scored.append((other, other_source, other_id, self.model.weight(vector), self._probability(vector)))
         linked = self._decide(source, scored)
         updates = self.clusters.add(key, linked)
         self.index.add(key, keys)
@@ -161,6 +176,36 @@ class Linker:
             "linked_at": self.clock_ms(),
         }
         return Outcome(event=event, entity_updates=updates, missing_fields=missing)
+
+    @property
+    def _classifier_key(self) -> str:
+        return f"{self.config.name}/classifier"
+
+    def _probability(self, vector) -> float:
+        probability = self.model.probability(vector)
+        if self.classifier is not None and self.classifier.ready:
+            # Blended as log-odds, not probabilities: Fellegi-Sunter's are far more extreme than a
+            # logistic regression's, and averaging them lost true links (FEBRL 4 recall 0.9986 -> 0.9952).
+            weight = self.config.classifier.weight
+            log_odds = (1 - weight) * _logit(probability) + weight * _logit(self.classifier.probability(vector))
+            probability = 1.0 / (1.0 + math.exp(-log_odds))
+        return probability
+
+    def confirm(self, key: str, other_key: str, match: bool) -> str | None:
+        """Learn from a reviewer's verdict on a pair; the reason if it cannot be learned from."""
+        if self.classifier is None:
+            self.counters["confirmations_without_classifier"] += 1
+            return NO_CLASSIFIER
+        records = self.state.records
+        if key not in records or other_key not in records:
+            self.counters["confirmations_of_unknown_records"] += 1
+            return UNKNOWN_RECORD
+        self.classifier.learn(compare(records[key]["fields"], records[other_key]["fields"],
+                                      self.config.comparisons), match)
+        if self.classifier.n_learned % CLASSIFIER_SAVE_EVERY == 0:
+            self.state.model[self._classifier_key] = self.classifier.state()
+        self.counters["confirmed_pairs_learned"] += 1
+        return None
 
     def _decide(self, source: str, scored: list) -> list[str]:
         threshold = self.config.model.link_threshold

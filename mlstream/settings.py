@@ -84,6 +84,10 @@ class Topics:
         return f"{self.prefix}linkage.entities"
 
     @property
+    def confirmed_pairs(self) -> str:
+        return f"{self.prefix}linkage.confirmed"
+
+    @property
     def alerts(self) -> str:
         return f"{self.prefix}alerts"
 

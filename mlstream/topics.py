@@ -54,6 +54,7 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.linkage_records, 1, "linkage_record"),
         TopicSpec(t.links, 1, "link_event"),
         TopicSpec(t.entity_updates, 1, "entity_update"),
+        TopicSpec(t.confirmed_pairs, 1, "confirmed_pair"),
     ]
 
 

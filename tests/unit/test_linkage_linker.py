@@ -9,7 +9,8 @@ import linkage.linker
 from linkage.config import LinkageConfig
 from linkage.datasets import load_csv, load_febrl
 from linkage.evaluation import LiveQuality, quality
-from linkage.linker import DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker, LinkerState
+from linkage.linker import (CLASSIFIER_SAVE_EVERY, DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker,
+                            LinkerState)
 from tests.people_csv import PEOPLE_CONFIG, write_people_csvs
 
 
@@ -119,3 +120,39 @@ def test_live_quality_ends_where_the_batch_figures_are(dataset, config_name, n):
                  "precision", "recall", "f1"):
         assert final[name] == pytest.approx(expected[name]), name
     assert 0 < halfway["true_pairs"] < final["true_pairs"] and halfway["f1"] > 0.9
+
+
+def test_a_classifier_learns_from_confirmed_pairs_then_shares_the_decisions_and_survives_a_restart():
+    data = load_febrl("febrl4")
+    config = LinkageConfig.from_yaml(LinkageConfig.from_file("febrl").text
+                                     + "classifier: {min_confirmed: 200, weight: 0.5}\n")
+    truth = config.truth
+    state = LinkerState.in_memory()
+    linker = Linker(config, "test", state)
+    reviewed = 0
+    for r in data.records[:3000]:
+        event = linker.process(r.source, r.record_id, r.fields).event
+        for c in event["candidates"][:2]:  # a reviewer looks at some candidates of every record
+            match = truth.entity(r.record_id, {}) == truth.entity(c["record_id"], {})
+            assert linker.confirm(f"{c['source']}|{c['record_id']}", f"{r.source}|{r.record_id}", match) is None
+            reviewed += 1
+    assert linker.classifier.ready and linker.classifier.n_learned == reviewed > 500
+    assert linker.classifier.accuracy.get() > 0.98
+    assert linker.confirm("febrl4-a|nope", "febrl4-b|rec-1-dup-0", True) == "UNKNOWN_RECORD"
+
+    restarted = Linker(config, "test", state)
+    # saved every CLASSIFIER_SAVE_EVERY verdicts: a restart forgets at most the last few
+    assert reviewed - CLASSIFIER_SAVE_EVERY < restarted.classifier.n_learned <= reviewed
+    records = data.records[:4000]
+    events = [restarted.process(r.source, r.record_id, r.fields).event for r in records[3000:]]
+    keys = {r.key for r in records[3000:]}
+    blended = [c["match_probability"] for e in events for c in e["candidates"]]
+    assert blended and min(blended) >= 0 and max(blended) <= 1
+    seen = {r.key for r in records}
+    truth_pairs = {p for p in data.true_pairs if p <= seen and p & keys}
+    linked = {frozenset((f"{e['source']}|{e['record_id']}", f"{c['source']}|{c['record_id']}"))
+              for e in events for c in e["candidates"] if c["linked"]}
+    assert len(linked & truth_pairs) / len(linked) > 0.99 and len(linked & truth_pairs) / len(truth_pairs) > 0.97
+
+    plain = Linker(LinkageConfig.from_file("febrl"), "test", LinkerState.in_memory())
+    assert plain.confirm("a|1", "b|1", True) == "NO_CLASSIFIER"

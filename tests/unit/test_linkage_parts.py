@@ -9,8 +9,10 @@ import linkage.blocking
 import linkage.clustering
 import linkage.comparisons
 import linkage.config
+import linkage.datasets
 import linkage.fellegi_sunter
 import linkage.normalize
+import linkage.pair_classifier
 from linkage.batch_baseline import link_batch
 from linkage.blocking import BlockingIndex, blocking_keys
 from linkage.clustering import EntityClusters
@@ -21,7 +23,8 @@ from linkage.fellegi_sunter import FellegiSunter
 
 
 @pytest.mark.parametrize("module", [linkage.blocking, linkage.clustering, linkage.comparisons, linkage.config,
-                                    linkage.fellegi_sunter, linkage.normalize])
+                                    linkage.datasets, linkage.fellegi_sunter, linkage.normalize,
+                                    linkage.pair_classifier])
 def test_docstring_examples(module):
     assert doctest.testmod(module).failed == 0
 

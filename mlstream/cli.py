@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stream_app.linkage_cli import add_arguments as add_linkage_arguments
 
     add_linkage_arguments(add("linkage", cmd_linkage, "record linkage over live feeds: produce person records, "
-                              "run the linkage app, evaluate it against a batch baseline"))
+                              "run the linkage app, review pairs for its classifier, evaluate it against a batch baseline"))
 
     store_help = "metrics store: postgresql://... or a SQLite file (default: MLSTREAM_METRICS_STORE, else <state>/metrics/metrics.db)"
     metrics = add("metrics", cmd_metrics, "CML-style model metrics: read them back, tail the metrics topic, "

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from linkage.evaluation import LiveQuality
-from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, split_key
+from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, record_key, split_key
 from mlstream.dead_letters import PROCESSING_FAILED
 from mlstream.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings
@@ -61,6 +61,7 @@ records_topic = app.topic(topics.linkage_records)
 links_topic = app.topic(topics.links)
 entities_topic = app.topic(topics.entity_updates)
 dead_letters_topic = app.topic(topics.dead_letters)
+confirmed_topic = app.topic(topics.confirmed_pairs)
 
 
 def _table(name: str, help_text: str):
@@ -77,10 +78,11 @@ codecs = {
     "records": TopicCodec.for_topic(registry, topics.linkage_records, "linkage_record"),
     "links": TopicCodec.for_topic(registry, topics.links, "link_event"),
     "entities": TopicCodec.for_topic(registry, topics.entity_updates, "entity_update"),
+    "confirmed": TopicCodec.for_topic(registry, topics.confirmed_pairs, "confirmed_pair"),
     "dead_letters": TopicCodec.for_topic(registry, topics.dead_letters, "dead_letter"),
 }
 counters = {"records_in": 0, "links_out": 0, "entity_updates_out": 0, "dead_letters": 0,
-            "skipped_offsets_read_back": 0}
+            "skipped_offsets_read_back": 0, "confirmed_pairs_in": 0}
 dead_letterer = DeadLetterer(dead_letters_topic, codecs["dead_letters"], linkage_settings.app_id, counters)
 skipped = SkippedRecords(settings.bootstrap_servers, {}, counters)
 history = LinkageHistory()
@@ -169,6 +171,23 @@ async def link_one(message) -> None:
         live_quality.add(outcome.event, config.truth.entity(record["record_id"], record["fields"]))
 
 
+@app.agent(confirmed_topic)
+async def learn_confirmed(stream):
+    """Reviewers' verdicts on pairs, for the classifier (configs with a classifier key)."""
+    async for event in stream.events():
+        message = event.message
+        counters["confirmed_pairs_in"] += 1
+        pair = await dead_letterer.decode(codecs["confirmed"], message)
+        if pair is None:
+            continue
+        rejected = linker().confirm(record_key(pair["source"], pair["record_id"]),
+                                    record_key(pair["other_source"], pair["other_record_id"]), pair["match"])
+        if rejected is not None:
+            await dead_letterer.send(message, rejected, f"{rejected}: confirmed pair {pair['source']}|"
+                                     f"{pair['record_id']} ~ {pair['other_source']}|{pair['other_record_id']} "
+                                     f"(config {config.name} {config_version})")
+
+
 @app.timer(interval=1.0)
 async def sample_dashboard():
     current = _linker
@@ -178,8 +197,17 @@ async def sample_dashboard():
                    quality=live_quality.figures() if live_quality else None)
 
 
+def classifier_figures() -> dict | None:
+    current = _linker
+    if current is None or current.classifier is None:
+        return None
+    return {"learned": current.classifier.n_learned, "ready": current.classifier.ready,
+            "prequential_accuracy": current.classifier.accuracy.get()}
+
+
 serve_dashboard(app, "linkage", lambda: history.snapshot(time.time_ns() // 1_000_000)
-                | {"config": {"name": config.name, "version": config_version, "mode": config.mode}})
+                | {"config": {"name": config.name, "version": config_version, "mode": config.mode},
+                   "classifier": classifier_figures()})
 
 
 @app.task
@@ -202,6 +230,7 @@ async def stats(web, request):
         "config": {"name": config.name, "version": config_version, "source": linkage_settings.config},
         "counters": counters,
         "linker": dict(current.counters) if current else {},
+        "classifier": classifier_figures(),
         "model": {"fits": current.model.n_fits, "prior_match": current.model.prior_match,
                   "pairs_observed": current.model.n_observed} if current else None,
         "records_indexed": len(state.records),

@@ -1,4 +1,4 @@
-"""`mlstream linkage produce | app | eval`: the record linkage commands, wired into mlstream/cli.py."""
+"""`mlstream linkage produce | app | review | eval`: the record linkage commands, wired into mlstream/cli.py."""
 
 from __future__ import annotations
 
@@ -45,6 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     app.add_argument("--config", default=None, help=CONFIG_HELP)
     app.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
 
+    reviewer = sub.add_parser("review", help="a simulated reviewer: confirm or reject some candidate pairs, late",
+                              description="Follow the link events and, for a share of them, send verdicts on their "
+                              "best candidates to the confirmed-pairs topic after a delay, judged by the config's "
+                              "truth key (test data such as FEBRL). A config with a classifier key learns from them.")
+    reviewer.add_argument("--config", default=None, help=CONFIG_HELP + " (default: MLSTREAM_LINKAGE_CONFIG)")
+    reviewer.add_argument("--share", type=float, default=0.2, help="share of link events reviewed (default 0.2)")
+    reviewer.add_argument("--per-record", type=int, default=2, help="candidates reviewed per event (default 2)")
+    reviewer.add_argument("--delay", type=float, default=2.0, help="seconds from link event to verdict (default 2)")
+    reviewer.add_argument("--limit", type=int, default=None, help="stop after N verdicts")
+    reviewer.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
+
     evaluate = sub.add_parser("eval", help="link a FEBRL dataset (or your CSVs) through Kafka; quality and speed "
                               "beside a batch baseline", description=EVAL_DESCRIPTION)
     evaluate.add_argument("--dataset", default="febrl4", choices=sorted(FEBRL), help=dataset_help)
@@ -70,6 +81,18 @@ def run(args, settings: Settings) -> int:
     linkage = LinkageSettings.from_env()
     if args.linkage_command == "produce":
         return produce(args, settings)
+    if args.linkage_command == "review":
+        from producers.linkage_review import Reviewer, review
+        from stream_app.linkage_settings import load_config
+
+        config, _ = load_config(args.config or linkage.config, settings, linkage.config_store_prefix)
+        if config.truth is None:
+            raise UserError(f"linkage config {config.name!r} has no truth key: the simulated reviewer needs it "
+                            "to judge pairs")
+        reviewer = Reviewer(config.truth, share=args.share, per_record=args.per_record, delay_s=args.delay)
+        review(settings, reviewer, limit=args.limit, timeout_s=args.seconds,
+               progress=lambda line: print(line, file=sys.stderr, flush=True))
+        return 0
     if args.linkage_command == "app":
         import os
 

@@ -45,18 +45,21 @@ def linkage_app_notification(settings: Settings, app_id: str, registry: SchemaRe
                              config: LinkageConfig, config_version: str, started_at_ms: int) -> dict:
     t = settings.topics
     guids = negative_guids()
+    # the reviewers' verdicts are an input only of a config whose classifier learns from them
+    inputs = [t.linkage_records] + ([t.confirmed_pairs] if config.classifier else [])
     topics, schemas = _topics_with_schemas(
-        settings, registry, [t.linkage_records, t.links, t.entity_updates, t.dead_letters], guids)
+        settings, registry, [*inputs, t.links, t.entity_updates, t.dead_letters], guids)
     process = stream_process(
         app_id,
-        inputs=[topics[t.linkage_records]],
+        inputs=[topics[name] for name in inputs],
         outputs=[topics[name] for name in (t.links, t.entity_updates, t.dead_letters)],
         namespace=settings.atlas_namespace,
         model_name=f"linkage:{config.name}",
         model_version=config_version,
         guid=next(guids),
         started_at_ms=started_at_ms,
-        description=f"Links records as they arrive: Fellegi-Sunter scoring learned by EM, entity clusters. "
+        description=f"Links records as they arrive: Fellegi-Sunter scoring learned by EM"
+                    f"{', a classifier learning from confirmed pairs' if config.classifier else ''}, entity clusters. "
                     f"Config {config.name} ({config.mode}) version {config_version}. {config.description}".strip(),
     )
     return entity_create_v2([process], [*topics.values(), *schemas], user=LINEAGE_USER)

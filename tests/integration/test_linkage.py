@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from linkage.config import CONFIG_DIR
+from linkage.config import CONFIG_DIR, LinkageConfig
 from linkage.datasets import load_febrl
 from linkage.evaluation import quality
 from mlstream.config_store import SchemaRegistryConfigStore
@@ -23,6 +23,7 @@ from mlstream.serde import TopicCodec, registry_client
 from mlstream.topic_reader import read_all
 from mlstream.topics import init
 from producers.linkage_feed import KafkaLinkageSink, play_records
+from producers.linkage_review import Reviewer, review
 from stream_app.linkage_eval import Run, run_eval
 from stream_app.linkage_settings import LinkageSettings
 from tests.conftest import free_port
@@ -155,3 +156,41 @@ def test_an_eval_of_csv_files_in_another_layout_takes_its_truth_from_the_config(
     assert report["dataset"] == "crm+billing" and report["true_pairs"] == len(truth) == 300
     assert stream["link_events"] == 600 and stream["f1"] > 0.95 and batch["f1"] > 0.5
     assert stream["dashboard_f1"] == pytest.approx(stream["f1"])
+
+
+def test_the_classifier_learns_from_a_reviewers_delayed_verdicts_through_kafka(linkage_run, tmp_path):
+    settings = linkage_run.settings
+    config = tmp_path / "febrl-reviewed.yaml"
+    config.write_text((CONFIG_DIR / "febrl.yaml").read_text() + "classifier: {min_confirmed: 100, weight: 0.5}\n")
+    run = dataclasses.replace(linkage_run, linkage=dataclasses.replace(linkage_run.linkage, config=str(config)))
+    data = load_febrl("febrl4").head(3200)
+    process = run.start_app()
+    try:
+        # 2,400 records give about 520 link events with candidates (FEBRL 4's sources are interleaved)
+        play_records(data.records[:2400], KafkaLinkageSink(settings), progress=QUIET)
+        run.wait_until(process, 2400, 120, QUIET)
+        reviewer = Reviewer(LinkageConfig.from_file(config).truth, share=1.0, per_record=2, delay_s=0.5)
+        sent = review(settings, reviewer, limit=300, timeout_s=60, progress=QUIET)
+        learned = wait_for(lambda: (s := run.stats()) and s["classifier"]["learned"] >= sent and s, 60,
+                           "the app to learn the verdicts")
+        play_records(data.records[2400:], KafkaLinkageSink(settings), progress=QUIET)  # now scored with it too
+        final = run.wait_until(process, 3200, 120, QUIET)
+    finally:
+        stop_app(process)
+    assert sent == 300 and learned["classifier"]["ready"]
+    assert learned["classifier"]["prequential_accuracy"] > 0.9
+    assert final["counters"]["confirmed_pairs_in"] == 300 and final["counters"]["dead_letters"] == 0
+    figures = quality(run.link_events(), data.true_pairs, mode="link", possible_pairs=data.possible_pairs())
+    assert figures["precision"] > 0.99 and figures["recall"] > 0.98
+    # lineage: the reviewers' verdicts are an input of this linkage process
+    assembler = HookMessageAssembler()
+    bodies = [n["message"]["entities"] for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+              for n in assembler.add(m.value()) if n["message"]["type"] == "ENTITY_CREATE_V2"]
+    body = next(b for b in bodies if any(e["typeName"] == "mlstream_stream_process" for e in b["entities"]))
+    entities = [*body["entities"], *body["referredEntities"].values()]
+    by_guid = {e["guid"]: e["attributes"]["qualifiedName"] for e in entities}
+    process = next(e for e in body["entities"] if e["typeName"] == "mlstream_stream_process")
+    inputs = {by_guid[ref["guid"]] for ref in process["relationshipAttributes"]["inputs"]}
+    namespace = settings.atlas_namespace
+    assert inputs == {f"{t.lower()}@{namespace}" for t in (settings.topics.linkage_records,
+                                                            settings.topics.confirmed_pairs)}

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 import producers.linkage_feed
+import producers.linkage_review
 from linkage.config import ConfigError, LinkageConfig
 from linkage.datasets import SourceRecord, interleave, load_febrl
 from mlstream.lineage.typesystem import TypeSystem
@@ -29,6 +30,7 @@ class SchemasOnFile:
 
 def test_docstring_examples():
     assert doctest.testmod(producers.linkage_feed).failed == 0
+    assert doctest.testmod(producers.linkage_review).failed == 0
 
 
 def test_feed_paces_records_and_interleaves_sources():

@@ -206,7 +206,8 @@ def classifier_figures() -> dict | None:
 
 
 serve_dashboard(app, "linkage", lambda: history.snapshot(time.time_ns() // 1_000_000)
-                | {"config": {"name": config.name, "version": config_version, "mode": config.mode},
+                | {"config": {"name": config.name, "version": config_version, "mode": config.mode,
+                              "truth": config.truth is not None},
                    "classifier": classifier_figures()})
 
 

@@ -47,7 +47,8 @@ function render(data) {
   document.getElementById("status").textContent =
     `updated ${new Date(data.now_ms).toLocaleTimeString()}: config ${data.config.name} ${data.config.version} ` +
     `(${data.config.mode}), ${last.records_in} records in, ${last.links_out} link events, ` +
-    `model fitted ${last.model_fits} times` + (last.quality ? "" : "; no truth in the config, so no quality figures") +
+    `model fitted ${last.model_fits} times` + (last.quality ? "" : data.config.truth ? "; no record linked yet, so no quality figures"
+                                          : "; no truth key in the config, so no quality figures") +
     (data.classifier ? `; classifier ${data.classifier.ready ? "deciding" : "learning"} from ` +
       `${data.classifier.learned} confirmed pairs (prequential accuracy ${fmt(data.classifier.prequential_accuracy, 3)})` : "");
 }

@@ -22,7 +22,9 @@ records) and the entity clusters are rebuilt from that table when the worker sta
 and updated in memory as records arrive, so a restart finds the same index and the
 same entity ids. Each table write is a changelog message: keeping the index as a table
 (one write per blocking key per record) halved throughput when measured, and keeping
-the entities as one cost a sixth (2,190 against 2,640 records/s). The model is a table too (written when it refits).
+the entities as one cost a sixth (2,190 against 2,640 records/s). The model is a table
+too, written when it refits, and so is the optional classifier, which a second agent
+teaches from reviewers' verdicts on the confirmed-pairs topic.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
 from linkage.evaluation import LiveQuality
 from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, record_key, split_key
 from mlstream.dead_letters import PROCESSING_FAILED
@@ -50,8 +53,8 @@ linkage_settings = LinkageSettings.from_env()
 topics = settings.topics
 config, config_version = load_config(linkage_settings.config, settings, linkage_settings.config_store_prefix)
 
-# One partition: see "Co-partitioning" above. Each record writes a few changelog entries and
-# events: a short linger lets them share produce requests.
+# One partition: see "Co-partitioning" above. Each record writes a changelog entry, a link
+# event and an entity update: a short linger lets them share produce requests.
 app = new_app(settings, linkage_settings.app_id, linkage_settings.web_port, 1, producer_linger_ms=5)
 # aiokafka and Faust log every send at debug level; building those records costs more than the send.
 for noisy in ("aiokafka", "faust"):
@@ -70,7 +73,8 @@ def _table(name: str, help_text: str):
 
 state = LinkerState(
     records=_table("linkage-records", "record key -> normalized fields, blocking keys, links (index and entities)"),
-    model=_table("linkage-model", "config name -> Fellegi-Sunter parameters and vector counts"),
+    model=_table("linkage-model", "config name -> Fellegi-Sunter parameters and vector counts; "
+                 "<config name>/classifier -> the classifier"),
 )
 
 registry = registry_client(settings.schema_registry_url)

@@ -3,11 +3,13 @@
 Per record: check the source, drop exact repeats, normalize the mapped fields, find
 candidates through the blocking index, compare, score with the Fellegi-Sunter model,
 decide, cluster, then file the record in the index so later records can find it. The
-model keeps learning from every candidate pair and refits by EM on a schedule.
+model keeps learning from every candidate pair and refits by EM on a schedule. With a
+``classifier`` in the config, :meth:`Linker.confirm` teaches it reviewers' verdicts, and
+once ready it shares each pair's match log-odds.
 
 State sits in mutable mappings handed in (dicts here, Faust tables in the app), so the
 same code runs in unit tests and in the stream. Each record is stored once, with its
-blocking keys and the records it linked to; the blocking index (key -> records) and
+blocking keys, the records it linked to and where it was read; the blocking index (key -> records) and
 the entity clusters are views the linker rebuilds from them, in arrival order, when it
 starts, and keeps up to date. So a restart finds exactly the same index and entities,
 and a record costs one state write, not one per blocking key and entity.

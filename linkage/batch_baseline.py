@@ -16,6 +16,7 @@ import pandas as pd
 from linkage.blocking import blocking_keys
 from linkage.config import ConfigError, LinkageConfig
 from linkage.datasets import SourceRecord
+from linkage.evaluation import pair_figures
 from linkage.linker import record_key
 from linkage.normalize import normalize_text
 
@@ -76,20 +77,11 @@ def baseline_quality(config: LinkageConfig, records: list[SourceRecord], true_pa
                      possible_pairs: int) -> dict:
     result = link_batch(config, records)
     linked, candidates = result["linked_pairs"], result["candidate_pairs"]
-    tp = len(linked & true_pairs)
-    precision = tp / len(linked) if linked else 0.0
-    recall = tp / len(true_pairs) if true_pairs else 0.0
-    return {
-        "method": "recordlinkage 0.16: Block on each config blocking key, Compare (binary at the lowest "
-                  "threshold), ECMClassifier",
-        "records": len(records),
-        "candidate_pairs": len(candidates),
-        "pairs_completeness": len(candidates & true_pairs) / len(true_pairs) if true_pairs else 0.0,
-        "reduction_ratio": 1 - len(candidates) / possible_pairs if possible_pairs else 0.0,
-        "linked_pairs": len(linked),
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    figures = pair_figures(records=len(records), true_pairs=len(true_pairs), possible_pairs=possible_pairs,
+                           candidate_pairs=len(candidates), true_candidates=len(candidates & true_pairs),
+                           linked_pairs=len(linked), true_positives=len(linked & true_pairs))
+    return {"method": "recordlinkage 0.16: Block on each config blocking key, Compare (binary at the lowest "
+                      "threshold), ECMClassifier"} | figures | {
         "seconds": round(result["seconds"], 2),
         "records_per_second": round(len(records) / result["seconds"], 1) if result["seconds"] else None,
     }

@@ -31,21 +31,29 @@ def quality(events: Iterable[dict], true_pairs: set[frozenset[str]], *, mode: st
         for c in event["candidates"]:
             candidates.add(frozenset((key, record_key(c["source"], c["record_id"]))))
     linked = _cluster_pairs(events, mode)
-    true_positives = len(linked & true_pairs)
-    precision = true_positives / len(linked) if linked else 0.0
-    recall = true_positives / len(true_pairs) if true_pairs else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return pair_figures(records=len(events), true_pairs=len(true_pairs), possible_pairs=possible_pairs,
+                        candidate_pairs=len(candidates), true_candidates=len(candidates & true_pairs),
+                        linked_pairs=len(linked), true_positives=len(linked & true_pairs))
+
+
+def pair_figures(*, records: int, true_pairs: int, possible_pairs: int, candidate_pairs: int, true_candidates: int,
+                 linked_pairs: int, true_positives: int) -> dict:
+    """The standard figures from pair counts: blocking's (pairs completeness, reduction ratio)
+    and the links' (precision, recall, F1)."""
+    precision = true_positives / linked_pairs if linked_pairs else 0.0
+    recall = true_positives / true_pairs if true_pairs else 0.0
     return {
-        "records": len(events),
-        "true_pairs": len(true_pairs),
-        "candidate_pairs": len(candidates),
-        "pairs_completeness": len(candidates & true_pairs) / len(true_pairs) if true_pairs else 0.0,
-        "reduction_ratio": 1 - len(candidates) / possible_pairs if possible_pairs else 0.0,
-        "linked_pairs": len(linked),
+        "records": records,
+        "true_pairs": true_pairs,
+        "possible_pairs": possible_pairs,
+        "candidate_pairs": candidate_pairs,
+        "pairs_completeness": true_candidates / true_pairs if true_pairs else 0.0,
+        "reduction_ratio": 1 - candidate_pairs / possible_pairs if possible_pairs else 0.0,
+        "linked_pairs": linked_pairs,
         "true_positives": true_positives,
         "precision": precision,
         "recall": recall,
-        "f1": f1,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
     }
 
 
@@ -101,7 +109,8 @@ class LiveQuality:
         self.clusters: dict[str, Counter] = {}  # root record -> Counter[(true entity, source)]
         self.per_entity: defaultdict[str, Counter] = defaultdict(Counter)  # true entity -> source -> records
         self.per_source: Counter = Counter()
-        self.counts = Counter()
+        self.counts = dict.fromkeys(("records", "true_pairs", "possible_pairs", "candidate_pairs", "true_candidates",
+                                     "linked_pairs", "true_positives"), 0)
 
     def add(self, event: dict, truth: str | None) -> None:
         key = record_key(event["source"], event["record_id"])
@@ -152,19 +161,4 @@ class LiveQuality:
         self.parent[b] = a
 
     def figures(self) -> dict:
-        c = self.counts
-        precision = c["true_positives"] / c["linked_pairs"] if c["linked_pairs"] else 0.0
-        recall = c["true_positives"] / c["true_pairs"] if c["true_pairs"] else 0.0
-        return {
-            "records": c["records"],
-            "true_pairs": c["true_pairs"],
-            "possible_pairs": c["possible_pairs"],
-            "candidate_pairs": c["candidate_pairs"],
-            "pairs_completeness": c["true_candidates"] / c["true_pairs"] if c["true_pairs"] else 0.0,
-            "reduction_ratio": 1 - c["candidate_pairs"] / c["possible_pairs"] if c["possible_pairs"] else 0.0,
-            "linked_pairs": c["linked_pairs"],
-            "true_positives": c["true_positives"],
-            "precision": precision,
-            "recall": recall,
-            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        }
+        return pair_figures(**self.counts)

@@ -77,7 +77,7 @@ class WebViews:
 
 
 def serve_dashboard(app, name: str, data: Callable[[], dict]) -> None:
-    """``/dashboard/``: the page ``static/<name>.html``, its script, the shared charts and its data."""
+    """``/dashboard/``: the page ``static/<name>.html``, its script, the shared charts and styles, its data."""
 
     @app.page("/dashboard/")
     async def dashboard(web, request):
@@ -88,6 +88,10 @@ def serve_dashboard(app, name: str, data: Callable[[], dict]) -> None:
         if script not in ("charts", name):
             return web.text("not found", status=404)
         return web.bytes((STATIC / f"{script}.js").read_bytes(), content_type="application/javascript")
+
+    @app.page("/dashboard/charts.css")
+    async def dashboard_styles(web, request):
+        return web.bytes((STATIC / "charts.css").read_bytes(), content_type="text/css")
 
     @app.page("/dashboard/data.json")
     async def dashboard_data(web, request):

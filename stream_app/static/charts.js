@@ -1,9 +1,10 @@
-// Plain SVG line and dot charts, shared by the scorer's and the linkage app's dashboards.
+// Plain SVG line and dot charts and the polling loop, shared by the scorer's and the linkage app's dashboards.
 // No library: nothing can be fetched from a CDN where this runs.
 "use strict";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 const SVG_NS = "http://www.w3.org/2000/svg";
+const POLL_MS = 1000;
 
 function el(name, attrs, parent) {
   const node = document.createElementNS(SVG_NS, name);
@@ -61,4 +62,15 @@ function drawChart(id, series, opts = {}) {
     document.getElementById(opts.legend).innerHTML = series
       .map((s, i) => `<span style="color:${s.color || COLORS[i % COLORS.length]}">&#9632; ${s.name}</span>`).join("");
   }
+}
+
+// Fetch /dashboard/data.json every second and hand it to the page's render.
+async function pollData(render) {
+  try {
+    const response = await fetch("/dashboard/data.json", {cache: "no-store"});
+    render(await response.json());
+  } catch (err) {
+    document.getElementById("status").textContent = "cannot reach the app: " + err;
+  }
+  setTimeout(() => pollData(render), POLL_MS);
 }

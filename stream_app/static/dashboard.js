@@ -2,8 +2,6 @@
 // charts of charts.js.
 "use strict";
 
-const POLL_MS = 1000;
-
 function versions(samples) {
   const names = new Set();
   for (const s of samples) for (const v of Object.keys(s.versions)) names.add(v);
@@ -49,14 +47,4 @@ function render(data) {
     : "waiting for the first sample";
 }
 
-async function poll() {
-  try {
-    const response = await fetch("/dashboard/data.json", {cache: "no-store"});
-    render(await response.json());
-  } catch (err) {
-    document.getElementById("status").textContent = "cannot reach the app: " + err;
-  }
-  setTimeout(poll, POLL_MS);
-}
-
-poll();
+pollData(render);

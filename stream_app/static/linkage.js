@@ -2,7 +2,6 @@
 // charts of charts.js.
 "use strict";
 
-const POLL_MS = 1000;
 const QUALITY = [["f1", "F1"], ["precision", "precision"], ["recall", "recall"],
                  ["pairs_completeness", "pairs completeness"]];
 const BAD_INPUT = {dead_letters: "dead-lettered (every reason)", duplicate_records: "exact repeats skipped",
@@ -53,14 +52,4 @@ function render(data) {
       `${data.classifier.learned} confirmed pairs (prequential accuracy ${fmt(data.classifier.prequential_accuracy, 3)})` : "");
 }
 
-async function poll() {
-  try {
-    const response = await fetch("/dashboard/data.json", {cache: "no-store"});
-    render(await response.json());
-  } catch (err) {
-    document.getElementById("status").textContent = "cannot reach the app: " + err;
-  }
-  setTimeout(poll, POLL_MS);
-}
-
-poll();
+pollData(render);

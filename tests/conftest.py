@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import subprocess
 import uuid
 
 import pytest
 
-from mlstream.settings import Settings, Topics
+from mlstream.settings import REPO_ROOT, Settings, Topics
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def infra_script(name: str, timeout_s: float) -> str:
+    """Run ``infra/<name>`` (it installs and starts a Debian package's server or tool) and
+    return the last line it prints: a URL or a path."""
+    done = subprocess.run(["bash", str(REPO_ROOT / "infra" / name)], capture_output=True, text=True,
+                          timeout=timeout_s)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
 
 def isolated_settings(services: Settings, state_dir) -> Settings:

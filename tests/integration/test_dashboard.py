@@ -22,7 +22,7 @@ from producers.feed import KafkaFeedSink, play
 from producers.linkage_feed import KafkaLinkageSink, play_records
 from stream_app.linkage_eval import Run
 from stream_app.linkage_settings import LinkageSettings
-from tests.conftest import free_port
+from tests.conftest import free_port, infra_script
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -31,10 +31,7 @@ CHARTS = ("chart-throughput", "chart-latency", "chart-quality", "chart-coverage"
 
 @pytest.fixture(scope="module")
 def chromium():
-    done = subprocess.run(["bash", str(REPO_ROOT / "infra" / "chromium.sh")], capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    return infra_script("chromium.sh", 900)
 
 
 class FeedStopped(Exception):
@@ -66,6 +63,24 @@ def run_chromium(chromium: str, profile, *args: str) -> subprocess.CompletedProc
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+def look_at(chromium: str, tmp_path, url: str, screenshot_name: str):
+    """The page's DOM after its scripts ran, and a screenshot of it kept in test-artifacts/."""
+    dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / screenshot_name
+    shot = run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    return dom.stdout, screenshot
+
+
+def chart_points(html: str, chart: str) -> int:
+    match = re.search(rf'id="{chart}"[^>]*data-points="(\d+)"', html) or \
+        re.search(rf'data-points="(\d+)"[^>]*id="{chart}"', html)
+    assert match, f"{chart} not found in the rendered page"
+    return int(match.group(1))
+
+
 def test_the_dashboard_draws_live_data_while_a_stream_runs(services, isolated, chromium, tmp_path):
     init(isolated, say=lambda _: None)
     log_path = isolated.state_dir / "app.log"
@@ -86,24 +101,15 @@ def test_the_dashboard_draws_live_data_while_a_stream_runs(services, isolated, c
         feed.start()
         wait_for(lambda: (app_stats(isolated) or {"counters": {"labels_in": 0}})["counters"]["labels_in"] > 300,
                  120, "labels to arrive")
-        url = f"http://localhost:{isolated.web_port}/dashboard/"
-        dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url)
-        assert dom.returncode == 0, dom.stderr[-2000:]
-        ARTIFACTS.mkdir(exist_ok=True)
-        screenshot = ARTIFACTS / "dashboard.png"
-        shot = run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
-        assert shot.returncode == 0, shot.stderr[-2000:]
+        html, screenshot = look_at(chromium, tmp_path, f"http://localhost:{isolated.web_port}/dashboard/",
+                                   "dashboard.png")
         assert feed.is_alive(), "the feed ended before the browser looked: the stream must still run"
     finally:
         stop.set()
         stop_app(app)
 
-    html = dom.stdout
     for chart in CHARTS:
-        match = re.search(rf'id="{chart}"[^>]*data-points="(\d+)"', html) or \
-            re.search(rf'data-points="(\d+)"[^>]*id="{chart}"', html)
-        assert match, f"{chart} not found in the rendered page"
-        assert int(match.group(1)) > 0, f"{chart} holds no data"
+        assert chart_points(html, chart) > 0, f"{chart} holds no data"
     assert "logistic_regression v1 rolling_accuracy" in html  # the quality chart's legend names the version
     assert "deploy-marker" in html
     assert "updated " in html and "records in" in html
@@ -134,24 +140,15 @@ def test_the_linkage_dashboard_draws_live_quality_while_records_arrive(services,
         feed.start()
         wait_for(lambda: (run.stats() or {"counters": {"links_out": 0}})["counters"]["links_out"] > 1500, 120,
                  "links to be made")
-        url = f"http://localhost:{linkage.web_port}/dashboard/"
-        dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url)
-        assert dom.returncode == 0, dom.stderr[-2000:]
-        ARTIFACTS.mkdir(exist_ok=True)
-        screenshot = ARTIFACTS / "linkage-dashboard.png"
-        shot = run_chromium(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
-        assert shot.returncode == 0, shot.stderr[-2000:]
+        html, screenshot = look_at(chromium, tmp_path, f"http://localhost:{linkage.web_port}/dashboard/",
+                                   "linkage-dashboard.png")
         assert feed.is_alive(), "the feed ended before the browser looked: the stream must still run"
     finally:
         stop.set()
         stop_app(process)
 
-    html = dom.stdout
     for chart in LINKAGE_CHARTS:
-        match = re.search(rf'id="{chart}"[^>]*data-points="(\d+)"', html) or \
-            re.search(rf'data-points="(\d+)"[^>]*id="{chart}"', html)
-        assert match, f"{chart} not found in the rendered page"
-        assert int(match.group(1)) > 0, f"{chart} holds no data"
+        assert chart_points(html, chart) > 0, f"{chart} holds no data"
     f1 = re.search(r"<b>([0-9.]+)</b><span>F1</span>", html)
     assert f1 and float(f1.group(1)) > 0.99, "the live F1 is not on the page"
     assert "config febrl" in html and "link events" in html

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import subprocess
 import uuid
 
 import pytest
@@ -16,19 +15,16 @@ from confluent_kafka import Producer
 import mlstream.metrics as metrics
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, PostgresMetricsStore, SqliteMetricsStore
 from mlstream.metrics.materializer import materialize
-from mlstream.settings import REPO_ROOT
 from mlstream.topic_reader import read_all
 from mlstream.topics import init
+from tests.conftest import infra_script
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    done = subprocess.run(["bash", str(REPO_ROOT / "infra" / "postgres.sh")], capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    return infra_script("postgres.sh", 600)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 
 import pytest
 
 from mlstream.model_store import CorruptCheckpoint, S3ModelStore, open_model_store
-from mlstream.settings import REPO_ROOT
+from tests.conftest import infra_script
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> str:
-    out = subprocess.run(["bash", str(REPO_ROOT / "infra" / "s3proxy" / "s3proxy.sh")], capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
+    endpoint = infra_script("s3proxy/s3proxy.sh", 300)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "mlstream")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "mlstream-local-secret")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return out.stdout.strip().splitlines()[-1]
+    return endpoint
 
 
 def test_objects_and_checkpoints_round_trip(s3_endpoint):

@@ -113,10 +113,8 @@ def seen_before(message) -> bool:
 
 @app.agent(records_topic)
 async def score(stream):
-    async for event in stream.events():
-        for missed in await skipped.before(event.message):
-            await score_one(missed)
-        await score_one(event.message)
+    async for message in skipped.messages(stream):
+        await score_one(message)
 
 
 async def score_one(message) -> None:
@@ -154,10 +152,8 @@ async def score_one(message) -> None:
 
 @app.agent(labels_topic)
 async def learn(stream):
-    async for event in stream.events():
-        for missed in await skipped.before(event.message):
-            await learn_one(missed)
-        await learn_one(event.message)
+    async for message in skipped.messages(stream):
+        await learn_one(message)
 
 
 async def learn_one(message) -> None:

@@ -122,11 +122,8 @@ def entity_update(update: dict, now_ms: int) -> dict:
 
 @app.agent(records_topic)
 async def link(stream):
-    async for event in stream.events():
-        linker()  # after a restart, its records say where each partition was left
-        for missed in await skipped.before(event.message):
-            await link_one(missed)
-        await link_one(event.message)
+    async for message in skipped.messages(stream, prepare=linker):
+        await link_one(message)
 
 
 async def link_one(message) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from dataclasses import dataclass
 
 from mlstream.topic_reader import read_range
@@ -68,6 +68,18 @@ class SkippedRecords:
         last = self.last_processed.get(key)
         if last is None or message.offset > last:
             self.last_processed[key] = message.offset
+
+    async def messages(self, stream, prepare: Callable[[], object] = lambda: None) -> AsyncIterator:
+        """Each message of a Faust ``stream``, after any the consumer skipped before it.
+
+        ``prepare`` runs before each message is looked at: the linkage app builds its linker
+        there (once the tables are recovered), whose stored records say where it was left.
+        """
+        async for event in stream.events():
+            prepare()
+            for missed in await self.before(event.message):
+                yield missed
+            yield event.message
 
     async def before(self, message) -> list[ReadMessage]:
         """The messages of ``message``'s partition between the expected offset and it."""

@@ -321,13 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("init", cmd_init, "create the topics and register their Avro schemas; safe to repeat").add_argument(
         "--json", action="store_true", help="print what was created as JSON")
 
-    dataset_help = "; ".join(f"{name}: {desc}" for name, (desc, _) in DATASETS.items())
+    # argparse formats help with %: Shuttle's "7% anomalies" broke every --help that listed it
+    dataset_help = "; ".join(f"{name}: {desc}" for name, (desc, _) in DATASETS.items()).replace("%", "%%")
+
+    def add_feed_arguments(parser: argparse.ArgumentParser, records_help: str) -> None:
+        parser.add_argument("--dataset", default="phishing", choices=sorted(DATASETS), help=dataset_help)
+        parser.add_argument("--records", type=int, default=None, help=records_help)
+        parser.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as possible)")
+        parser.add_argument("--label-delay", type=float, default=1.0, help="seconds between a record and its label")
+
     produce = add("produce", cmd_produce, "play a dataset into the records topic, labels following later")
-    produce.add_argument("--dataset", default="phishing", choices=sorted(DATASETS), help=dataset_help)
-    produce.add_argument("--records", type=int, default=None, help="stop after N records (default: whole dataset; "
-                         "endless datasets need it or run until Ctrl-C)")
-    produce.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as possible)")
-    produce.add_argument("--label-delay", type=float, default=1.0, help="seconds between a record and its label")
+    add_feed_arguments(produce, "stop after N records (default: whole dataset; endless datasets need it or run "
+                       "until Ctrl-C)")
     produce.add_argument("--seed", type=int, default=42, help="seed of synthetic datasets; part of record ids")
     produce.add_argument("--drift-at", type=int, default=5000, help="record index where synthetic concept drift starts")
     produce.add_argument("--json", action="store_true", help="print the feed's figures as JSON at the end")
@@ -336,11 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
 
     demo = add("demo", cmd_demo, "start everything, stream a dataset through the app, and print a summary")
-    demo.add_argument("--dataset", default="phishing", choices=sorted(DATASETS), help=dataset_help)
-    demo.add_argument("--records", type=int, default=None, help="records to play (default: whole dataset, "
-                      "5,000 for endless ones)")
-    demo.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as possible)")
-    demo.add_argument("--label-delay", type=float, default=1.0, help="seconds between a record and its label")
+    add_feed_arguments(demo, "records to play (default: whole dataset, 5,000 for endless ones)")
     demo.add_argument("--json", action="store_true", help="also print the summary as JSON")
     demo.add_argument("story", nargs="?", choices=["rollback"], help="rollback: a bad build goes live on a stream, "
                       "monitoring catches it, the app rolls back, the fixed rebuild is promoted")

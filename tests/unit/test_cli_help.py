@@ -1,0 +1,20 @@
+"""Every command's --help renders: the brief promises clear --help, and argparse fails only when asked."""
+
+import argparse
+
+from mlstream.cli import build_parser
+
+
+def every_parser(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from every_parser(sub)
+
+
+def test_every_command_formats_its_help():
+    parsers = list(every_parser(build_parser()))
+    assert len(parsers) > 30
+    for parser in parsers:
+        assert parser.format_help().startswith("usage: "), parser.prog

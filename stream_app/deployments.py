@@ -163,19 +163,20 @@ async def apply(command: dict) -> None:
                                previous=f"{previous.model.name}/{previous.model.version}" if previous else None))
 
 
-def consumer_from(topic: str, offsets: dict[int, int]) -> AIOKafkaConsumer:
+async def consumer_from(topic: str, offsets: dict[int, int]) -> AIOKafkaConsumer:
+    """A started consumer of ``topic``, without a group, at ``offsets`` (partition -> offset)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","), group_id=None,
                                 enable_auto_commit=False)
     consumer.assign([TopicPartition(topic, p) for p in offsets])
+    await consumer.start()
+    for p, offset in offsets.items():
+        consumer.seek(TopicPartition(topic, p), offset)
     return consumer
 
 
 @app.task
 async def follow_deployment_commands():
-    consumer = consumer_from(topics.deployments, commands_from)
-    await consumer.start()
-    for p, offset in commands_from.items():
-        consumer.seek(TopicPartition(topics.deployments, p), offset)
+    consumer = await consumer_from(topics.deployments, commands_from)
     try:
         async for message in consumer:
             value = json.loads(message.value)
@@ -188,10 +189,7 @@ async def follow_deployment_commands():
 @app.task
 async def roll_back_on_alerts():
     """An alert that the serving build fell below its threshold: deploy the build before it, when configured."""
-    consumer = consumer_from(topics.alerts, alerts_from)
-    await consumer.start()
-    for p, offset in alerts_from.items():
-        consumer.seek(TopicPartition(topics.alerts, p), offset)
+    consumer = await consumer_from(topics.alerts, alerts_from)
     try:
         async for message in consumer:
             try:

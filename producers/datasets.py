@@ -41,18 +41,13 @@ def _river_stream(name: str, seed: int, drift_at: int):
         return datasets.Bananas()
     if name == "shuttle":
         return datasets.Shuttle()
-    if name == "sea-drift":
+    drifting = {"sea-drift": (synth.SEA, "variant", 0, 3),
+                "agrawal-drift": (synth.Agrawal, "classification_function", 0, 2)}
+    if name in drifting:
+        generator, concept, before, after = drifting[name]
         return synth.ConceptDriftStream(
-            stream=synth.SEA(variant=0, seed=seed),
-            drift_stream=synth.SEA(variant=3, seed=seed),
-            position=drift_at,
-            width=max(1, drift_at // 50),
-            seed=seed,
-        )
-    if name == "agrawal-drift":
-        return synth.ConceptDriftStream(
-            stream=synth.Agrawal(classification_function=0, seed=seed),
-            drift_stream=synth.Agrawal(classification_function=2, seed=seed),
+            stream=generator(**{concept: before}, seed=seed),
+            drift_stream=generator(**{concept: after}, seed=seed),
             position=drift_at,
             width=max(1, drift_at // 50),
             seed=seed,

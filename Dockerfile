@@ -4,13 +4,13 @@ WORKDIR /opt/mlstream
 COPY pyproject.toml README.md ./
 COPY mlstream mlstream
 COPY producers producers
-COPY stream_app stream_app
+COPY apps apps
+COPY tools tools
 COPY models models
 COPY linkage linkage
 COPY spark_jobs spark_jobs
-COPY schemas schemas
-# Editable, so the code finds schemas/ beside it as in a checkout.
-RUN pip install --no-cache-dir -e .
+# Schemas, static files and configs are package data: a plain install.
+RUN pip install --no-cache-dir .
 ENV MLSTREAM_STATE_DIR=/var/lib/mlstream
 EXPOSE 6066 6067
 CMD ["mlstream", "--help"]

@@ -259,7 +259,7 @@ def open_config_store(settings, folder: str | os.PathLike | None = None) -> Conf
     """The registry of ``settings`` (subjects under the topic prefix), or ``folder`` if given."""
     if folder is not None:
         return FolderConfigStore(folder)
-    from mlstream.serde import registry_client
+    from mlstream.kafka.serde import registry_client
 
     return SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
 

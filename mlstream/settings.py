@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Avro schemas, the lineage YAML schema and Atlas's typedefs: package data of the library.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 #: Environment variable -> default. docker-compose.yml is checked against this table.
 DEFAULTS: dict[str, str] = {

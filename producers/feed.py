@@ -14,8 +14,8 @@ from typing import Callable, Iterable, Protocol
 
 from confluent_kafka import Producer
 
-from mlstream.avro_producer import AvroProducer
-from mlstream.serde import TopicCodec, registry_client
+from mlstream.kafka.producer import AvroProducer
+from mlstream.kafka.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 
 PROGRESS_EVERY_S = 2.0

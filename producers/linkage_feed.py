@@ -24,8 +24,8 @@ from confluent_kafka import Producer
 
 from linkage.datasets import SourceRecord
 from linkage.linker import record_key
-from mlstream.avro_producer import AvroProducer
-from mlstream.serde import TopicCodec, registry_client
+from mlstream.kafka.producer import AvroProducer
+from mlstream.kafka.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 
 PROGRESS_EVERY_S = 2.0

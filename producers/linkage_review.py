@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer
 
 from linkage.config import TruthSettings
-from mlstream.avro_producer import AvroProducer
+from mlstream.kafka.producer import AvroProducer
 from mlstream.errors import UserError
-from mlstream.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import TopicCodec, registry_client
 from mlstream.settings import Settings
 
 PROGRESS_EVERY_S = 2.0

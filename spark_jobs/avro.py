@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 
 from mlstream.errors import UserError
-from mlstream.serde import UndecodableValue, registry_client, schema_text, value_subject
+from mlstream.kafka.serde import UndecodableValue, registry_client, schema_text, value_subject
 from mlstream.settings import Settings
 
 #: The Kafka source's columns kept beside decoded values and in the quarantine table.

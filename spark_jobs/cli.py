@@ -93,7 +93,7 @@ def run(args, settings: Settings) -> int:
         return spark_session(settings, f"mlstream-{args.job}", master=args.master, driver_memory=args.driver_memory)
 
     if args.job == "bench":
-        from spark_jobs import bench
+        from tools.bench import spark as bench
 
         result = bench.run(settings, args.records, start, say=say)
         print(json.dumps(result, indent=2) if args.json else bench.format_result(result))

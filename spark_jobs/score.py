@@ -22,7 +22,7 @@ import time
 from typing import Callable
 
 from mlstream.errors import UserError
-from mlstream.online_model import OnlineModel
+from mlstream.scoring.online_model import OnlineModel
 from mlstream.settings import Settings
 from spark_jobs import lineage
 from spark_jobs.avro import decoded_rows, kafka_options, quarantined
@@ -36,9 +36,9 @@ QUARANTINE = "score_quarantine"
 def load_model(settings: Settings) -> OnlineModel:
     """What the stream app serves: the registry's deployment for ``MLSTREAM_APP_ID`` (its newest checkpoint,
     else the build's snapshot), or else the checkpoint of ``MLSTREAM_MODEL`` / ``MLSTREAM_MODEL_VERSION``."""
-    from mlstream.model_registry.metadata_log import open_registry
-    from mlstream.model_registry.snapshots import load_snapshot
-    from mlstream.model_store import open_model_store
+    from mlstream.registry.metadata_log import open_registry
+    from mlstream.registry.snapshots import load_snapshot
+    from mlstream.scoring.model_store import open_model_store
 
     store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url or None)
     deployment = open_registry(settings).serving(settings.app_id)

@@ -1,6 +1,6 @@
 """Job ``splits``: reproducible train/validation/test tables of the records topic, labels joined, sampled.
 
-Each partition's offsets are cut as ``mlstream train`` cuts them (:func:`mlstream.builds.plan_splits`:
+Each partition's offsets are cut as ``mlstream train`` cuts them (:func:`mlstream.registry.builds.plan_splits`:
 oldest share for training, then validation, then test), so a model never validates on records
 older than those it learned from. The offset ranges of records and labels, the sampling and
 a SHA-256 of each split's rows go into a manifest (``<state>/spark/splits/<model>/<version>.json``);
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from mlstream import builds
-from mlstream.builds import DEFAULT_SPLITS, SPLITS, OffsetRange
+from mlstream.registry import builds
+from mlstream.registry.builds import DEFAULT_SPLITS, SPLITS, OffsetRange
 from mlstream.errors import UserError
 from mlstream.settings import Settings
 from spark_jobs import lineage
@@ -52,7 +52,7 @@ def read_ranges(spark, settings: Settings, schemas, ranges: list[OffsetRange]):
 
 
 def sampled(frame, sampling: dict[str, Any]):
-    """Down-sample larger classes or up-sample (repeat) smaller ones, as :func:`mlstream.builds.sample` does.
+    """Down-sample larger classes or up-sample (repeat) smaller ones, as :func:`mlstream.registry.builds.sample` does.
 
     ``ratio`` is each smaller class's wanted size relative to the largest (default 1).
     """

@@ -2,7 +2,7 @@
 
 The model learns the ``<db>.<splits>_v<n>_train`` table row by row in offset order (as the
 stream showed them) and is scored on the validation split. The estimator becomes a build
-of the model registry (:mod:`mlstream.model_registry`): its snapshot in the model store, the
+of the model registry (:mod:`mlstream.registry`): its snapshot in the model store, the
 split manifest (offset ranges, sampling, row digests) as its data, the validation accuracy
 as its metrics. ``--deploy`` then hot-deploys it to the running stream app
 (``MLSTREAM_APP_ID``), which serves it from the next record and keeps learning from the
@@ -47,10 +47,10 @@ def run(spark, settings: Settings, splits: str, splits_version: int, model: str 
         spec: str | None = None, deploy: bool = False, say: Callable[[str], None] = print) -> dict:
     import models
     from mlstream.metrics import KafkaMetricsSink, MetricsTracker
-    from mlstream.model_registry import Build
-    from mlstream.model_registry.metadata_log import open_registry
-    from mlstream.model_registry.snapshots import save_snapshot
-    from mlstream.model_store import open_model_store
+    from mlstream.registry import Build
+    from mlstream.registry.metadata_log import open_registry
+    from mlstream.registry.snapshots import save_snapshot
+    from mlstream.scoring.model_store import open_model_store
     from spark_jobs.splits import manifest_file
 
     model = model or settings.model
@@ -104,7 +104,7 @@ def run(spark, settings: Settings, splits: str, splits_version: int, model: str 
     result = {"build": build.ref, "build_crn": build.crn, "spec": spec, "train_rows": learned,
               "validation_rows": total, "validation_accuracy": accuracy, "snapshot": build.snapshot}
     if deploy:
-        from mlstream.model_registry.control import ControlChannel, deploy_command
+        from mlstream.registry.control import ControlChannel, deploy_command
 
         answer = ControlChannel(settings).request(deploy_command(settings.app_id, model, version), 60.0)
         if answer["result"] != "applied":

@@ -16,7 +16,7 @@ from mlstream.settings import REPO_ROOT, Settings, Topics
 @pytest.fixture(scope="session")
 def services() -> Settings:
     """The local Kafka and Schema Registry, started once; stopped at the end if this session started them."""
-    from mlstream import local_services
+    from tools import local_services
 
     settings = Settings.from_env()
     was_running = all(s.healthy for s in local_services.status(settings))

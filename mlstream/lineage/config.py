@@ -34,9 +34,9 @@ import jsonschema
 import yaml
 
 from mlstream.errors import UserError
-from mlstream.settings import REPO_ROOT
+from mlstream.settings import SCHEMA_DIR
 
-SCHEMA_PATH = REPO_ROOT / "schemas" / "lineage.schema.json"
+SCHEMA_PATH = SCHEMA_DIR / "lineage.schema.json"
 
 
 class LineageConfigError(UserError):

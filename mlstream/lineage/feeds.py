@@ -12,7 +12,7 @@ from mlstream.lineage import entities as e
 from mlstream.lineage.emitter import LineageDeliveryError
 from mlstream.lineage.hook import entity_create_v2
 from mlstream.lineage.spool import lineage_emitter
-from mlstream.serde import registry_client, value_subject
+from mlstream.kafka.serde import registry_client, value_subject
 from mlstream.settings import Settings
 
 LINEAGE_USER = "mlstream"

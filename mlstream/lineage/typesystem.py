@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlstream.settings import REPO_ROOT
+from mlstream.settings import SCHEMA_DIR
 
 #: Where the typedef files live in the repository (a copy of Atlas's files plus ours).
-DEFAULT_TYPEDEFS_DIR = REPO_ROOT / "schemas" / "atlas"
+DEFAULT_TYPEDEFS_DIR = SCHEMA_DIR / "atlas"
 
 #: The typedef file with mlstream's own types; Atlas must be given it (POST /v2/types/typedefs)
 #: before it can accept our entities.

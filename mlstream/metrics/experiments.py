@@ -17,11 +17,11 @@ from mlstream.errors import UserError
 from mlstream.metrics.store import MetricsStore
 from mlstream.metrics.sink import MetricsSink
 from mlstream.metrics.tracking import MetricsTracker
-from mlstream.monitoring import ModelMonitor
-from mlstream.online_model import OnlineModel
-from mlstream.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
+from mlstream.scoring.monitoring import ModelMonitor
+from mlstream.scoring.online_model import OnlineModel
+from mlstream.kafka.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
 from mlstream.settings import Settings
-from mlstream.topic_reader import end_offsets, read_range
+from mlstream.kafka.reader import end_offsets, read_range
 
 EXPERIMENT_VERSION = "experiment"
 COMPARED = ("records_learned", "accuracy", "rolling_accuracy", "log_loss", "roc_auc", "mae", "rmse", "seconds")

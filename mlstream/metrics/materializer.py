@@ -14,11 +14,11 @@ from typing import Callable
 
 from confluent_kafka import Consumer, Producer
 
-from mlstream.dead_letters import dead_letter
+from mlstream.kafka.dead_letters import dead_letter
 from mlstream.metrics.store import MetricsStore
-from mlstream.serde import TopicCodec, UndecodableValue, registry_client
+from mlstream.kafka.serde import TopicCodec, UndecodableValue, registry_client
 from mlstream.settings import Settings
-from mlstream.topic_reader import end_offsets
+from mlstream.kafka.reader import end_offsets
 
 BATCH = 500
 

@@ -42,7 +42,7 @@ def tail(settings: Settings, emit: Callable[[dict], None], from_beginning: bool 
     """Print metric records as they arrive on the metrics topic; return how many were shown."""
     from confluent_kafka import Consumer
 
-    from mlstream.serde import TopicCodec, UndecodableValue, registry_client
+    from mlstream.kafka.serde import TopicCodec, UndecodableValue, registry_client
 
     codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.metrics, "metric")
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"mlstream-tail-{uuid.uuid4().hex}",

@@ -53,7 +53,7 @@ class KafkaMetricsSink:
     def _open(self):
         from confluent_kafka import Producer
 
-        from mlstream.serde import TopicCodec, registry_client
+        from mlstream.kafka.serde import TopicCodec, registry_client
 
         with self._lock:
             if self._producer is None:

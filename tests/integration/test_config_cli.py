@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlstream.cli import main
+from tools.cli import main
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka.schema_registry import Schema
 
 from mlstream.config_store import ConfigNotFound, ConfigStoreError, SchemaRegistryConfigStore, config_schema
-from mlstream.serde import registry_client
+from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -14,14 +14,14 @@ import threading
 import pytest
 
 from linkage.datasets import load_febrl
-from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.settings import REPO_ROOT
-from mlstream.topics import init
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from producers.linkage_feed import KafkaLinkageSink, play_records
-from stream_app.linkage_eval import Run
-from stream_app.linkage_settings import LinkageSettings
+from tools.bench.linkage_eval import Run
+from apps.linker.settings import LinkageSettings
 from tests.conftest import free_port, infra_script
 
 pytestmark = pytest.mark.integration

@@ -9,15 +9,15 @@ from collections import defaultdict
 import pytest
 import requests
 
-from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
-from mlstream.model_registry.control import ControlChannel, deploy_command
-from mlstream.model_registry.metadata_log import open_registry
-from mlstream.model_registry.records import Build
-from mlstream.model_registry.training import train_build
-from mlstream.model_store import FolderModelStore
-from mlstream.serde import TopicCodec, registry_client
-from mlstream.topic_reader import read_all
-from mlstream.topics import init
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from mlstream.registry.control import ControlChannel, deploy_command
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry.records import Build
+from mlstream.registry.training import train_build
+from mlstream.scoring.model_store import FolderModelStore
+from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
@@ -135,7 +135,7 @@ def test_a_shadow_build_scores_beside_the_champion(running):
 
 
 def test_rollback_is_one_command_and_redeploys_the_earlier_snapshot(running, monkeypatch, capsys):
-    from mlstream.cli import main
+    from tools.cli import main
 
     settings, registry, _ = running
     for name, value in settings.to_env().items():
@@ -158,7 +158,7 @@ def test_an_alert_on_the_serving_build_rolls_it_back_when_configured(running):
     from confluent_kafka import Producer
 
     from mlstream.identifiers import build_crn, deployment_crn, model_crn
-    from stream_app.scorer import now_ms
+    from mlstream.scoring.scorer import now_ms
 
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
     # An alert as any monitor writes it (the app's own, or an external one), naming the serving build.

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from mlstream import builds
-from mlstream.lineage.service import LineageService
-from mlstream.lineage.views import atlas_client
-from mlstream.topic_reader import read_range
-from mlstream.topics import init
+from mlstream.registry import builds
+from apps.lineage_service.service import LineageService
+from tools.lineage_views import atlas_client
+from mlstream.kafka.reader import read_range
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import free_port

@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 
 from mlstream.config_store import SchemaRegistryConfigStore
-from mlstream.lineage.service import LineageService
-from mlstream.serde import registry_client
-from mlstream.topics import init
-from stream_app.lineage import LINEAGE_CONFIG, LineageReporter
-from mlstream.demo import wait_for
+from apps.lineage_service.service import LineageService
+from mlstream.kafka.serde import registry_client
+from mlstream.kafka.topics import init
+from apps.scorer.lineage import LINEAGE_CONFIG, LineageReporter
+from tools.demo import wait_for
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

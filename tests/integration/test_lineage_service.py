@@ -10,11 +10,11 @@ from apache_atlas.client.base_client import AtlasClient
 from apache_atlas.exceptions import AtlasServiceException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from mlstream.demo import wait_for
+from tools.demo import wait_for
 from mlstream.lineage import entities as e
 from mlstream.lineage.emitter import AtlasRestEmitter, KafkaHookEmitter
 from mlstream.lineage.hook import entity_create_v2, entity_delete_v2, entity_partial_update_v2
-from mlstream.lineage.service import LineageService
+from apps.lineage_service.service import LineageService
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -123,7 +123,7 @@ class _AllTypes:
 def test_lineage_sent_while_atlas_is_down_is_spooled_then_delivered(isolated, tmp_path, capsys, monkeypatch):
     import dataclasses
 
-    from mlstream.cli import main
+    from tools.cli import main
     from mlstream.lineage.emitter import LineageDeliveryError
     from mlstream.lineage.spool import lineage_emitter
     from tests.conftest import free_port

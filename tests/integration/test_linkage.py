@@ -16,16 +16,16 @@ from linkage.config import CONFIG_DIR, LinkageConfig
 from linkage.datasets import load_febrl
 from linkage.evaluation import quality
 from mlstream.config_store import SchemaRegistryConfigStore
-from mlstream.demo import stop_app, wait_for
+from tools.demo import stop_app, wait_for
 from mlstream.lineage.hook import HookMessageAssembler
 from mlstream.lineage.typesystem import TypeSystem
-from mlstream.serde import TopicCodec, registry_client
-from mlstream.topic_reader import read_all
-from mlstream.topics import init
+from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from producers.linkage_feed import KafkaLinkageSink, play_records
 from producers.linkage_review import Reviewer, review
-from stream_app.linkage_eval import Run, run_eval
-from stream_app.linkage_settings import LinkageSettings
+from tools.bench.linkage_eval import Run, run_eval
+from apps.linker.settings import LinkageSettings
 from tests.conftest import free_port
 from tests.people_csv import PEOPLE_CONFIG, write_people_csvs
 

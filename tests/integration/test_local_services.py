@@ -30,7 +30,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from mlstream import local_services
+from tools import local_services
 from mlstream.settings import Settings
 from tests.conftest import free_port
 
@@ -119,7 +119,7 @@ def test_services_outlive_the_process_that_started_them(services: Settings, tmp_
         bootstrap_servers=env["MLSTREAM_BOOTSTRAP_SERVERS"],
         schema_registry_url=env["MLSTREAM_SCHEMA_REGISTRY_URL"],
     )
-    start = "from mlstream import local_services, settings; local_services.up(settings.Settings.from_env())"
+    start = "from tools import local_services, settings; local_services.up(settings.Settings.from_env())"
     topic, subject = unique("survivor"), unique("survivor") + "-value"
     try:
         subprocess.run([sys.executable, "-c", start], env=env, check=True, timeout=180)

@@ -11,12 +11,12 @@ import dataclasses
 import pytest
 import requests
 
-from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.identifiers import build_crn, deployment_crn, model_crn
 from mlstream.metrics import open_store
-from mlstream.serde import TopicCodec, registry_client
-from mlstream.topic_reader import read_all
-from mlstream.topics import init
+from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings

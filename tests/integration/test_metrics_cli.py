@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlstream.cli import main
-from mlstream.topics import init
+from tools.cli import main
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 

@@ -6,7 +6,7 @@ import pytest
 
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, SqliteMetricsStore
 from mlstream.metrics.materializer import materialize
-from mlstream.topics import init
+from mlstream.kafka.topics import init
 
 pytestmark = pytest.mark.integration
 

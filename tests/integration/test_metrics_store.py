@@ -15,8 +15,8 @@ from confluent_kafka import Producer
 import mlstream.metrics as metrics
 from mlstream.metrics import KafkaMetricsSink, MetricsTracker, PostgresMetricsStore, SqliteMetricsStore
 from mlstream.metrics.materializer import materialize
-from mlstream.topic_reader import read_all
-from mlstream.topics import init
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from tests.conftest import infra_script
 
 pytestmark = pytest.mark.integration

@@ -7,12 +7,12 @@ import itertools
 import pytest
 
 from mlstream.lineage.hook import HookMessageAssembler
-from mlstream.model_registry.metadata_log import open_registry
-from mlstream.model_registry.snapshots import load_snapshot
-from mlstream.model_registry.training import rebuild, train_build
-from mlstream.model_store import FolderModelStore
-from mlstream.topic_reader import read_all
-from mlstream.topics import init
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry.snapshots import load_snapshot
+from mlstream.registry.training import rebuild, train_build
+from mlstream.scoring.model_store import FolderModelStore
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings

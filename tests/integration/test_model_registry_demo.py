@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from mlstream.demo_rollback import run_rollback_demo
-from mlstream.serde import TopicCodec, registry_client
+from tools.demo_rollback import run_rollback_demo
+from mlstream.kafka.serde import TopicCodec, registry_client
 from mlstream.settings import Topics
-from mlstream.topic_reader import read_all
+from mlstream.kafka.reader import read_all
 from tests.conftest import isolated_settings
 
 pytestmark = pytest.mark.integration

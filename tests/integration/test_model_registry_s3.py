@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from mlstream.model_store import CorruptCheckpoint, S3ModelStore, open_model_store
+from mlstream.scoring.model_store import CorruptCheckpoint, S3ModelStore, open_model_store
 from tests.conftest import infra_script
 
 pytestmark = pytest.mark.integration
@@ -50,10 +50,10 @@ def test_a_corrupt_checkpoint_is_named(s3_endpoint):
 
 
 def test_a_build_snapshot_lives_in_s3_and_a_tampered_one_is_refused(s3_endpoint, services, tmp_path):
-    from mlstream.model_registry.metadata_log import open_registry
-    from mlstream.model_registry.snapshots import SnapshotError, load_snapshot
-    from mlstream.model_registry.training import train_build
-    from mlstream.topics import init
+    from mlstream.registry.metadata_log import open_registry
+    from mlstream.registry.snapshots import SnapshotError, load_snapshot
+    from mlstream.registry.training import train_build
+    from mlstream.kafka.topics import init
     from producers.datasets import examples, source_name
     from producers.feed import KafkaFeedSink, play
     from tests.conftest import isolated_settings
@@ -76,11 +76,11 @@ def test_a_build_snapshot_lives_in_s3_and_a_tampered_one_is_refused(s3_endpoint,
 def test_the_app_serves_a_build_from_s3_and_checkpoints_there(s3_endpoint, services, tmp_path):
     import dataclasses
 
-    from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
-    from mlstream.model_registry.control import ControlChannel, deploy_command
-    from mlstream.model_registry.metadata_log import open_registry
-    from mlstream.model_registry.training import train_build
-    from mlstream.topics import init
+    from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+    from mlstream.registry.control import ControlChannel, deploy_command
+    from mlstream.registry.metadata_log import open_registry
+    from mlstream.registry.training import train_build
+    from mlstream.kafka.topics import init
     from producers.datasets import examples, source_name
     from producers.feed import KafkaFeedSink, play
     from tests.conftest import isolated_settings

@@ -12,12 +12,12 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.lineage.hook import HookMessageAssembler
 from mlstream.lineage.typesystem import TypeSystem
-from mlstream.serde import TopicCodec, UndecodableValue, registry_client, value_subject
-from mlstream.topic_reader import read_all
-from mlstream.topics import init
+from mlstream.kafka.serde import TopicCodec, UndecodableValue, registry_client, value_subject
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
@@ -156,7 +156,7 @@ def test_a_restart_with_records_waiting_scores_each_record_once(isolated):
     """Records sent while the app is down are all scored once after it restarts.
 
     faust-streaming 0.15.3 skips a waiting record on such restarts; the app reads it back
-    (stream_app/skipped_records.py). Checked on the predictions in Kafka, not on counters.
+    (mlstream/streaming/skipped_records.py). Checked on the predictions in Kafka, not on counters.
     """
     settings = isolated
     init(settings, say=lambda _: None)

@@ -12,14 +12,14 @@ import dataclasses
 import pytest
 from confluent_kafka import Producer
 
-from mlstream.cli import main
-from mlstream.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
-from mlstream.lineage.service import LineageService
-from mlstream.lineage.views import atlas_client, show
-from mlstream.model_registry.metadata_log import open_registry
-from mlstream.serde import registry_client, value_subject
-from mlstream.topic_reader import end_offsets
-from mlstream.topics import init
+from tools.cli import main
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from apps.lineage_service.service import LineageService
+from tools.lineage_views import atlas_client, show
+from mlstream.registry.metadata_log import open_registry
+from mlstream.kafka.serde import registry_client, value_subject
+from mlstream.kafka.reader import end_offsets
+from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from spark_jobs import predictions, read_topic, score, session, splits, warm_start

@@ -2,7 +2,7 @@
 
 import argparse
 
-from mlstream.cli import build_parser
+from tools.cli import build_parser
 
 
 def every_parser(parser: argparse.ArgumentParser):

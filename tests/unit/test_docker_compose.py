@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from mlstream.settings import DEFAULTS, REPO_ROOT, Settings, Topics
-from stream_app.linkage_settings import DEFAULTS as LINKAGE_DEFAULTS
+from apps.linker.settings import DEFAULTS as LINKAGE_DEFAULTS
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -58,7 +58,7 @@ def test_app_services_reach_kafka_and_the_registry_inside_the_compose_network():
 
 
 def test_commands_are_real_subcommands():
-    from mlstream.cli import build_parser
+    from tools.cli import build_parser
 
     parser = build_parser()
     for name in APP_SERVICES:
@@ -69,7 +69,7 @@ def test_commands_are_real_subcommands():
 
 def test_dockerfile_copies_every_package():
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    for folder in ("mlstream", "producers", "stream_app", "models", "schemas"):
+    for folder in ("mlstream", "producers", "apps", "tools", "models", "linkage", "spark_jobs"):
         assert f"COPY {folder} {folder}" in dockerfile
     assert isinstance(Settings.from_env().state_dir, Path)
 

@@ -6,8 +6,8 @@ import doctest
 
 import pytest
 
-from mlstream import builds
-from mlstream.builds import BuildManifest, OffsetRange, SplitManifest, plan_splits, sample
+from mlstream.registry import builds
+from mlstream.registry.builds import BuildManifest, OffsetRange, SplitManifest, plan_splits, sample
 from mlstream.errors import UserError
 
 

@@ -7,10 +7,10 @@ import doctest
 import pytest
 
 from mlstream.lineage import entities as e
-from mlstream.lineage import graph as graph_module
+from apps.lineage_service import graph as graph_module
 from mlstream.lineage import spool
 from mlstream.lineage.emitter import LineageDeliveryError
-from mlstream.lineage.graph import EntityNotFound, LineageGraph
+from apps.lineage_service.graph import EntityNotFound, LineageGraph
 from mlstream.lineage.hook import entity_create_v2, entity_delete_v2, entity_partial_update_v2
 
 

@@ -7,7 +7,7 @@ import doctest
 from mlstream.identifiers import build_crn, deployment_crn
 from mlstream.lineage import entities as e
 from mlstream.lineage import lifecycle
-from mlstream.lineage.graph import LineageGraph
+from apps.lineage_service.graph import LineageGraph
 from mlstream.lineage.hook import entity_create_v2
 from mlstream.lineage.typesystem import TypeSystem
 

@@ -10,11 +10,11 @@ import producers.linkage_review
 from linkage.config import ConfigError, LinkageConfig
 from linkage.datasets import SourceRecord, interleave, load_febrl
 from mlstream.lineage.typesystem import TypeSystem
-from mlstream.serde import schema_text
+from mlstream.kafka.serde import schema_text
 from mlstream.settings import Settings
 from producers.linkage_feed import ListSink, play_records
-from stream_app.linkage_lineage import feed_notification, linkage_app_notification
-from stream_app.linkage_settings import load_config
+from apps.linker.lineage import feed_notification, linkage_app_notification
+from apps.linker.settings import load_config
 
 SCHEMAS = {"linkage.records-value": "linkage_record", "linkage.links-value": "link_event",
            "linkage.entities-value": "entity_update", "deadletters-value": "dead_letter"}

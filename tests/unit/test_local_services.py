@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstream import local_services as ls
+from tools import local_services as ls
 from mlstream.settings import Settings
 
 

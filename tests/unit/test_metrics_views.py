@@ -7,9 +7,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mlstream.metrics import EmbeddedMetricsSink, MetricsTracker
 from mlstream.metrics.experiments import EXPERIMENT_VERSION, compare, deployment_name, format_comparison
 from mlstream.metrics.report import format_rows
-from mlstream.monitoring import ERROR_DRIFT, Alert, ModelMonitor
-from stream_app.dashboard import LiveHistory
-from stream_app.web import AppCollector
+from mlstream.scoring.monitoring import ERROR_DRIFT, Alert, ModelMonitor
+from apps.scorer.dashboard import LiveHistory
+from apps.scorer.web import AppCollector
 
 
 def test_live_history_keeps_throughput_versions_deploys_alerts_and_the_last_minute():

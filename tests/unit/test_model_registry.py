@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from mlstream.model_registry.control import DeployRefused, check_deployable
-from mlstream.model_registry.metadata_log import MemoryMetadataLog
-from mlstream.model_registry.records import Build, Deployment
-from mlstream.model_registry.registry import Registry, RegistryError, parse_ref
-from mlstream.model_registry.snapshots import SnapshotError, load_snapshot, save_snapshot
-from mlstream.model_registry.training import train_examples
-from mlstream.model_store import FolderModelStore
+from mlstream.registry.control import DeployRefused, check_deployable
+from mlstream.registry.metadata_log import MemoryMetadataLog
+from mlstream.registry.records import Build, Deployment
+from mlstream.registry.registry import Registry, RegistryError, parse_ref
+from mlstream.registry.snapshots import SnapshotError, load_snapshot, save_snapshot
+from mlstream.registry.training import train_examples
+from mlstream.scoring.model_store import FolderModelStore
 
 
 def test_builds_versions_and_refs():
@@ -124,7 +124,7 @@ def test_training_is_deterministic_for_the_same_data_and_seed():
 
 def test_build_settings_from_a_config():
     from mlstream.errors import UserError
-    from mlstream.model_registry.training import build_settings_from_yaml
+    from mlstream.registry.training import build_settings_from_yaml
 
     got = build_settings_from_yaml("spec: hoeffding_tree\nsampling: {method: under, desired_dist: {1: 0.5, 0: 0.5}}\n"
                                    "seed: 3\n", "config c v1")

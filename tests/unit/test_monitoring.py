@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 
-from mlstream.monitoring import ERROR_DRIFT, FEATURE_DRIFT, METRIC_BELOW_THRESHOLD, ModelMonitor
-from mlstream.online_model import OnlineModel
+from mlstream.scoring.monitoring import ERROR_DRIFT, FEATURE_DRIFT, METRIC_BELOW_THRESHOLD, ModelMonitor
+from mlstream.scoring.online_model import OnlineModel
 from models import build
 from producers.datasets import examples
 

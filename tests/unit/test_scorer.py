@@ -1,9 +1,9 @@
 import time
 
-from mlstream.model_store import FolderModelStore
+from mlstream.scoring.model_store import FolderModelStore
 from models import build
 from producers.datasets import examples
-from stream_app.scorer import StreamScorer
+from mlstream.scoring.scorer import StreamScorer
 
 
 def record(i, features):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from mlstream.cli import build_parser
+from tools.cli import build_parser
 from mlstream.lineage.typesystem import TypeSystem
 from mlstream.settings import Settings, Topics
 from spark_jobs import lineage, score, session

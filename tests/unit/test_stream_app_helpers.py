@@ -6,15 +6,15 @@ import doctest
 
 import pytest
 
-import stream_app.dashboard
-import stream_app.linkage_dashboard
-import stream_app.skipped_records
-from stream_app.kafka_transport import fetch_changelogs_only_when_read
-from stream_app.linkage_dashboard import LinkageHistory
-from stream_app.skipped_records import ReadMessage, SkippedRecords
+import apps.scorer.dashboard
+import apps.linker.dashboard
+import mlstream.streaming.skipped_records
+from mlstream.streaming.kafka_transport import fetch_changelogs_only_when_read
+from apps.linker.dashboard import LinkageHistory
+from mlstream.streaming.skipped_records import ReadMessage, SkippedRecords
 
 
-@pytest.mark.parametrize("module", [stream_app.dashboard, stream_app.linkage_dashboard, stream_app.skipped_records])
+@pytest.mark.parametrize("module", [apps.scorer.dashboard, apps.linker.dashboard, mlstream.streaming.skipped_records])
 def test_docstring_examples(module):
     assert doctest.testmod(module).failed == 0
 

@@ -1,0 +1,98 @@
+"""The app's web views beside its agents: Prometheus ``/metrics`` and the live ``/dashboard/``.
+
+Figures are read at scrape time from what the agents already keep (counters,
+monitors), so serving them costs the stream nothing; only the processing
+latency histogram is observed per record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from mlstream.scoring.monitoring import ModelMonitor
+from apps.scorer.dashboard import LiveHistory
+
+STATIC = Path(__file__).parent.parent / "static"
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+#: counter name in the app -> (Prometheus name, help)
+COUNTERS = {
+    "records_in": ("mlstream_records_in", "Messages read from the records topic"),
+    "labels_in": ("mlstream_labels_in", "Messages read from the labels topic"),
+    "predictions_out": ("mlstream_predictions_out", "Predictions written"),
+    "dead_letters": ("mlstream_dead_letters", "Messages sent to the dead-letter topic"),
+    "alerts": ("mlstream_alerts", "Alerts sent to the alerts topic"),
+}
+
+
+class AppCollector:
+    """Counters, consumer lag and per-version model figures, read when Prometheus scrapes."""
+
+    def __init__(self, counters: dict, monitors: Callable[[], dict[str, ModelMonitor]],
+                 lag: Callable[[], dict[str, int]]):
+        self.counters, self.monitors, self.lag = counters, monitors, lag
+
+    def collect(self):
+        for key, (name, help_text) in COUNTERS.items():
+            family = CounterMetricFamily(name, help_text)
+            family.add_metric([], float(self.counters.get(key, 0)))
+            yield family
+        lag = GaugeMetricFamily("mlstream_consumer_lag", "Messages not yet read, per input topic", labels=["topic"])
+        for topic, behind in self.lag().items():
+            lag.add_metric([topic], float(behind))
+        yield lag
+        model = GaugeMetricFamily("mlstream_model_metric", "Monitor figures per model version",
+                                  labels=["model", "version", "metric"])
+        for monitor in self.monitors().values():
+            for metric, value in monitor.figures().items():
+                model.add_metric([monitor.model_name, monitor.model_version, metric], value)
+        yield model
+
+
+class WebViews:
+    def __init__(self, app, live: LiveHistory, counters: dict, monitors: Callable[[], dict[str, ModelMonitor]],
+                 lag: Callable[[], dict[str, int]], clock_ms: Callable[[], int]):
+        self.registry = CollectorRegistry()
+        self.latency = Histogram("mlstream_processing_latency_seconds", "From a record's arrival to its prediction",
+                                 buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        self.registry.register(AppCollector(counters, monitors, lag))
+        self.live = live
+        self.clock_ms = clock_ms
+        self._install(app)
+
+    def observe_latency(self, latency_ms: float) -> None:
+        self.latency.observe(latency_ms / 1000.0)
+
+    def _install(self, app) -> None:
+        registry, live, clock_ms = self.registry, self.live, self.clock_ms
+
+        @app.page("/metrics")
+        async def prometheus(web, request):
+            return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+        serve_dashboard(app, "dashboard", lambda: live.snapshot(clock_ms()))
+
+
+def serve_dashboard(app, name: str, data: Callable[[], dict]) -> None:
+    """``/dashboard/``: the page ``static/<name>.html``, its script, the shared charts and styles, its data."""
+
+    @app.page("/dashboard/")
+    async def dashboard(web, request):
+        return web.html((STATIC / f"{name}.html").read_text())
+
+    @app.page("/dashboard/{script}.js")
+    async def dashboard_script(web, request, script: str):
+        if script not in ("charts", name):
+            return web.text("not found", status=404)
+        return web.bytes((STATIC / f"{script}.js").read_bytes(), content_type="application/javascript")
+
+    @app.page("/dashboard/charts.css")
+    async def dashboard_styles(web, request):
+        return web.bytes((STATIC / "charts.css").read_bytes(), content_type="text/css")
+
+    @app.page("/dashboard/data.json")
+    async def dashboard_data(web, request):
+        return web.json(data())

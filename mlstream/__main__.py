@@ -1,5 +1,0 @@
-import sys
-
-from mlstream.cli import main
-
-sys.exit(main())

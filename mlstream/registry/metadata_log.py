@@ -1,0 +1,74 @@
+"""Where registry metadata is kept: key -> latest JSON value, in a compacted Kafka topic or in memory.
+
+Keys are CRNs; a compacted topic keeps the newest value of each key forever, so every app
+instance that reads the topic to its end sees the same registry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from mlstream.settings import Settings
+
+
+class MetadataLog(Protocol):
+    def append(self, key: str, value: dict) -> None: ...
+
+    def read(self) -> dict[str, dict]: ...
+
+
+class MemoryMetadataLog:
+    """The embedded implementation, for tests and one-process use."""
+
+    def __init__(self):
+        self.entries: dict[str, dict] = {}
+
+    def append(self, key: str, value: dict) -> None:
+        self.entries[key] = json.loads(json.dumps(value))
+
+    def read(self) -> dict[str, dict]:
+        return dict(self.entries)
+
+
+class KafkaMetadataLog:
+    def __init__(self, settings: Settings):
+        from confluent_kafka import Producer
+
+        self.settings = settings
+        self.topic = settings.topics.model_registry
+        self.producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
+
+    def append(self, key: str, value: dict) -> None:
+        errors = []
+        self.producer.produce(self.topic, key=key.encode(), value=json.dumps(value, sort_keys=True).encode(),
+                              on_delivery=lambda err, msg: errors.append(err) if err else None)
+        if self.producer.flush(30) or errors:
+            raise RuntimeError(f"registry update {key} not delivered to {self.topic}: {errors or 'timed out'}")
+
+    def read(self) -> dict[str, dict]:
+        from mlstream.kafka.reader import read_all
+
+        entries: dict[str, dict] = {}
+        for message in sorted(read_all(self.settings.bootstrap_servers, self.topic), key=lambda m: m.offset()):
+            if message.value() is not None:
+                entries[message.key().decode()] = json.loads(message.value())
+        return entries
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the registry and deployments topics if missing (auto-creation would not make one compacted)."""
+    from confluent_kafka.admin import AdminClient
+
+    from mlstream.kafka.topics import create_topics, project_topics
+
+    mine = {settings.topics.model_registry, settings.topics.deployments}
+    create_topics(AdminClient({"bootstrap.servers": settings.bootstrap_servers}),
+                  [s for s in project_topics(settings) if s.name in mine], say=lambda line: None)
+
+
+def open_registry(settings: Settings):
+    from mlstream.registry.registry import Registry
+
+    ensure_topics(settings)
+    return Registry(KafkaMetadataLog(settings))

@@ -1,1 +1,0 @@
-"""The Faust stream app: scores records, joins delayed labels, learns, reports."""

@@ -1,0 +1,1 @@
+"""The ``mlstream`` command, its demos and benchmarks, and the local services it starts."""

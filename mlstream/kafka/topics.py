@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from mlstream.errors import UserError
-from mlstream.kafka.serde import registry_client, schema_text, value_subject
+from mlstream.kafka.serde import TopicCodec, registry_client, schema_text, value_subject
 from mlstream.settings import Settings
 
 THIRTY_DAYS_MS = str(30 * 24 * 3600 * 1000)
@@ -56,6 +56,27 @@ def project_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.entity_updates, 1, "entity_update"),
         TopicSpec(t.confirmed_pairs, 1, "confirmed_pair"),
     ]
+
+
+def schema_of(settings: Settings, topic: str) -> str:
+    """The Avro schema a project topic carries, as :func:`project_topics` declares it.
+
+    >>> from mlstream.settings import Settings
+    >>> settings = Settings.from_env()
+    >>> schema_of(settings, settings.topics.predictions)
+    'prediction'
+    """
+    for spec in project_topics(settings):
+        if spec.name == topic:
+            if spec.schema is None:
+                raise UserError(f"topic {topic} carries JSON, not Avro: it has no codec")
+            return spec.schema
+    raise UserError(f"{topic} is not one of the project's topics (prefix {settings.topics.prefix!r})")
+
+
+def topic_codec(registry: SchemaRegistryClient, settings: Settings, topic: str) -> TopicCodec:
+    """The codec of one of the project's topics, with the schema :func:`project_topics` names for it."""
+    return TopicCodec.for_topic(registry, topic, schema_of(settings, topic))
 
 
 class InitError(UserError):

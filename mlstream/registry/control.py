@@ -9,7 +9,7 @@ serving). The CLI sends a command and waits for its outcome.
     >>> check_deployable({"status": "ready", "features": ["a", "z"], "ref": "m/2"}, {"a", "b"})
     Traceback (most recent call last):
     ...
-    DeployRefused: build m/2 uses features the stream's records no longer carry: z (records have: a, b)
+    mlstream.registry.control.DeployRefused: build m/2 uses features the stream's records no longer carry: z (records have: a, b)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
     >>> registry.build("fraud/9")
     Traceback (most recent call last):
     ...
-    RegistryError: unknown build fraud/9; known builds of fraud: 1
+    mlstream.registry.registry.RegistryError: unknown build fraud/9; known builds of fraud: 1
 """
 
 from __future__ import annotations

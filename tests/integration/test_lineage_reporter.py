@@ -42,10 +42,16 @@ def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
 """)
         assert reporter.poll() is True  # the new version, without a restart
         build_qn = f"crn:mlstream:ml:local:model/{settings.model}/build/{settings.model_version}"
-        wait_for(lambda: graph.find(build_qn), 30, "the lineage service to apply it", poll_s=0.2)
+
+        def upstream_names() -> set[str]:
+            upstream = graph.lineage(graph.find(process_qn)[0]["guid"], "INPUT", 3)
+            return {h["attributes"]["qualifiedName"] for h in upstream["guidEntityMap"].values()}
+
+        # The build and the process's new inputs may be applied from separate notifications: wait
+        # for the process to name the build (on a loaded machine the second one can lag).
+        wait_for(lambda: build_qn in upstream_names(), 30, "the lineage service to apply it", poll_s=0.2)
         build = graph.find(build_qn)[0]
-        upstream = graph.lineage(graph.find(process_qn)[0]["guid"], "INPUT", 3)
-        names = {h["attributes"]["qualifiedName"] for h in upstream["guidEntityMap"].values()}
+        names = upstream_names()
         assert {build_qn, "default.history@cm", f"{records}@primary", f"{build_qn}/train"} <= names
         assert graph.entity(build["guid"])["entity"]["attributes"]["metadata"]["owner"] == "alice"
         deployment_qn = f"crn:mlstream:ml:local:model/{settings.model}/deployment/{settings.app_id}"

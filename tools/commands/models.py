@@ -10,6 +10,7 @@ import time
 from mlstream.errors import UserError
 from mlstream.registry.records import CHAMPION, SHADOW
 from mlstream.settings import Settings
+from tools.commands.arguments import add_command
 
 
 def _pairs(text: str | None, what: str) -> dict[str, float]:
@@ -105,7 +106,7 @@ def format_build(b, deployments) -> str:
             f"test_acc={'-' if test is None else f'{test:.3f}':6} learned={b.examples_learned:<7} {where}")
 
 
-def run(args, settings: Settings) -> int:
+def cmd_models(args, settings: Settings) -> int:
     from mlstream.registry.control import ROLLBACK, ControlChannel, check_deployable, deploy_command
     from mlstream.registry.metadata_log import open_registry
     from mlstream.registry.registry import parse_ref
@@ -210,3 +211,8 @@ def run(args, settings: Settings) -> int:
         result = bench(settings, records=args.records, say=say)
         print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
+
+
+def add_commands(sub) -> None:
+    add_arguments(add_command(sub, "models", cmd_models, "model registry: builds (trained snapshots), hot deploy, "
+                              "rollback (redeploy) and rebuild"))

@@ -1,4 +1,4 @@
-"""`mlstream linkage produce | app | review | eval`: the record linkage commands, wired into tools/cli.py."""
+"""``mlstream linkage produce | app | review | eval``: the record linkage commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from linkage.datasets import FEBRL
 from mlstream.errors import UserError
 from mlstream.settings import Settings
+from tools.commands.arguments import add_command
 
 CONFIG_HELP = ("linkage config: a YAML path, a bundled name (febrl, febrl-dedupe) or registry:NAME[@VERSION] "
                "(stored with 'mlstream config put')")
@@ -75,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON (progress goes to stderr)")
 
 
-def run(args, settings: Settings) -> int:
+def cmd_linkage(args, settings: Settings) -> int:
     from apps.linker.settings import LinkageSettings
 
     linkage = LinkageSettings.from_env()
@@ -119,6 +120,12 @@ def run(args, settings: Settings) -> int:
     else:
         print_report(report)
     return 0
+
+
+def add_commands(sub) -> None:
+    add_arguments(add_command(sub, "linkage", cmd_linkage, "record linkage over live feeds: produce person records, "
+                              "run the linkage app, review pairs for its classifier, evaluate it against a batch "
+                              "baseline"))
 
 
 def csv_files(args) -> list[tuple[Path, str, str | None]]:

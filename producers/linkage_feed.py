@@ -23,7 +23,7 @@ from typing import Protocol
 from confluent_kafka import Producer
 
 from linkage.datasets import SourceRecord
-from linkage.linker import record_key
+from linkage.keys import record_key
 from mlstream.kafka.producer import AvroProducer
 from mlstream.kafka.serde import TopicCodec, registry_client
 from mlstream.settings import Settings

@@ -22,6 +22,7 @@ import json
 import threading
 import time
 
+from tools import local_services
 from tools.demo import app_stats, start_app, step, stop_app, wait_for, wait_for_app
 from mlstream.errors import UserError
 from mlstream.registry.control import APPLIED, ROLLBACK, ControlChannel, deploy_command
@@ -103,8 +104,6 @@ def phase_figures(settings: Settings, boundaries: list[tuple[str, str, int, int]
 
 def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int = 3000, label_delay_s: float = 0.5,
                       auto_rollback: bool = True, start_services: bool = True, timeout_s: float = 120.0) -> dict:
-    from tools import local_services
-
     settings = demo_settings(base)
     say = lambda line: print(f"   {line}", flush=True)  # noqa: E731
     started = time.monotonic()

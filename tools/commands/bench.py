@@ -7,12 +7,11 @@ import sys
 
 from mlstream.settings import Settings
 from producers.datasets import DATASETS
+from tools.bench.metrics import bench_metrics
 from tools.commands.arguments import DATASET_HELP, add_command
 
 
 def cmd_bench(args, settings: Settings) -> int:
-    from tools.bench.metrics import bench_metrics
-
     result = bench_metrics(settings, dataset=args.dataset, records=args.records, repeat=args.repeat,
                            say=lambda line: print(line, file=sys.stderr))
     if args.json:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import sys
 
+from mlstream import config_store
+from mlstream.lineage.config import load_lineage_yaml
 from mlstream.settings import Settings
 from tools.commands.arguments import add_command
 
 
 def cmd_config(args, settings: Settings) -> int:
-    from mlstream import config_store
-
     store = config_store.open_config_store(settings, args.folder)
     if args.action == "put":
         text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8", newline="").read()
         if args.name.split(".")[0] == "lineage":  # lineage configs must pass their schema before they are stored
-            from mlstream.lineage.config import load_lineage_yaml
-
             load_lineage_yaml(text, args.file)
         before = store.history(args.name)
         version = store.put(args.name, text)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
+from mlstream.metrics import KafkaMetricsSink, open_store
+from mlstream.metrics.materializer import materialize
 from mlstream.settings import Settings
 from tools.commands.arguments import STORE_HELP, add_command
 
 
 def cmd_experiments(args, settings: Settings) -> int:
-    from mlstream.metrics import KafkaMetricsSink, open_store
+    # Imported here, not at the top: river's drift detectors, with scipy, scikit-learn and pandas,
+    # add 2.2 s of CPU to `mlstream --help` (1.3 s).
     from mlstream.metrics.experiments import compare, format_comparison, run_experiment
-    from mlstream.metrics.materializer import materialize
 
     store = open_store(args.store or settings.metrics_store_url)
     if args.action == "run":

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+from mlstream.kafka.topics import init
 from mlstream.settings import Settings
 from tools.commands.arguments import add_command
 
 
 def cmd_init(args, settings: Settings) -> int:
-    from mlstream.kafka.topics import init
-
     result = init(settings)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -6,17 +6,18 @@ import json
 import sys
 import time
 
+from apps.lineage_service.service import LineageService, stop_background
 from mlstream.errors import UserError
+from mlstream.lineage import lifecycle
+from mlstream.lineage.spool import lineage_emitter
+from mlstream.registry import builds
 from mlstream.settings import Settings
+from tools import lineage_views as views
 from tools.commands.arguments import add_command
 
 
 def cmd_lineage(args, settings: Settings) -> int:
-    from tools import lineage_views as views
-
     if args.action == "serve":
-        from apps.lineage_service.service import LineageService
-
         service = LineageService(settings, host=args.host).start()
         print(f"lineage service: Atlas REST v2 at {service.url}/api/atlas, reading {settings.topics.atlas_hook}, "
               f"graph in {settings.state_dir / 'lineage' / 'lineage.db'}", flush=True)
@@ -28,14 +29,9 @@ def cmd_lineage(args, settings: Settings) -> int:
         finally:
             service.stop()
     if args.action == "stop":
-        from apps.lineage_service.service import stop_background
-
         print("lineage service stopped" if stop_background(settings) else "no lineage service started by the demo")
         return 0
     if args.action == "deployment":
-        from mlstream.lineage import lifecycle
-        from mlstream.lineage.spool import lineage_emitter
-
         when, user, deployment = time.time_ns() // 1_000_000, "mlstream", args.deployment or settings.app_id
         if args.step == "retire":
             notes = [lifecycle.retire(args.model, deployment, retired_at_ms=when, user=user)]
@@ -58,8 +54,6 @@ def cmd_lineage(args, settings: Settings) -> int:
         result = views.who(client, args.dataset, settings.atlas_namespace)
         print(json.dumps(result, indent=2) if args.json else views.format_who(result))
     elif args.action == "reproduce":
-        from mlstream.registry import builds
-
         manifest = (builds.BuildManifest.from_json(open(args.manifest, encoding="utf-8").read()) if args.manifest
                     else builds.manifest_from_lineage(client, args.build, settings.atlas_namespace))
         report = builds.reproduce(settings, manifest, args.out)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
+from mlstream.metrics import open_store
+from mlstream.metrics.materializer import materialize
+from mlstream.metrics.report import format_record, format_rows, tail
 from mlstream.settings import Settings
 from tools.commands.arguments import STORE_HELP, add_command
 
 
 def cmd_metrics(args, settings: Settings) -> int:
-    from mlstream.metrics import open_store
-    from mlstream.metrics.report import format_record, format_rows, tail
-
     store_url = args.store or settings.metrics_store_url
     if args.action == "read":
         store = open_store(store_url)
@@ -28,10 +29,6 @@ def cmd_metrics(args, settings: Settings) -> int:
         tail(settings, lambda r: print(json.dumps(r, default=str) if args.json else format_record(r), flush=True),
              from_beginning=args.from_beginning)
     else:
-        import os
-
-        from mlstream.metrics.materializer import materialize
-
         parent = os.getppid()  # the stream app runs it as a child: stop if the app is gone
         stats = materialize(settings, open_store(store_url), until_caught_up=args.once,
                             should_stop=lambda: os.getppid() != parent,

@@ -6,15 +6,14 @@ import json
 import sys
 import time
 
+from mlstream.lineage.feeds import FeedLineage
 from mlstream.settings import Settings
+from producers.datasets import examples, source_name
+from producers.feed import KafkaFeedSink, play
 from tools.commands.arguments import add_command, add_feed_arguments
 
 
 def cmd_produce(args, settings: Settings) -> int:
-    from mlstream.lineage.feeds import FeedLineage
-    from producers.datasets import examples, source_name
-    from producers.feed import KafkaFeedSink, play
-
     lineage = FeedLineage(settings, source=source_name(args.dataset), seed=args.seed,
                           started_at_ms=time.time_ns() // 1_000_000, warn=lambda line: print(line, file=sys.stderr))
     lineage.start()

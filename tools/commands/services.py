@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 
+from apps.lineage_service.service import stop_background
 from mlstream.settings import Settings
+from tools import local_services
 from tools.commands.arguments import add_command
 
 
 def cmd_up(args, settings: Settings) -> int:
-    from tools import local_services
-
     for service in local_services.up(settings):
         print(f"{service.name}: {service.url} (pid {service.pid}, log {service.log_path})")
     return 0
 
 
 def cmd_down(args, settings: Settings) -> int:
-    from tools import local_services
-    from apps.lineage_service.service import stop_background
-
     if stop_background(settings):  # the demo leaves it running; it reads from the Kafka we stop
         print("Stopped the lineage service.")
     local_services.down(settings)
@@ -27,8 +24,6 @@ def cmd_down(args, settings: Settings) -> int:
 
 
 def cmd_status(args, settings: Settings) -> int:
-    from tools import local_services
-
     services = local_services.status(settings)
     if args.json:
         print(json.dumps([vars(s) | {"log_path": str(s.log_path)} for s in services], indent=2))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 
 import models
+from mlstream.registry import builds
 from mlstream.settings import Settings
 from tools.commands.arguments import add_command
 
 
 def cmd_train(args, settings: Settings) -> int:
-    from mlstream.registry import builds
-
     manifest = builds.run_build(settings, model=args.model, spec=args.spec or args.model, version=args.version,
                                 say=lambda line: print(line, file=sys.stderr))
     print(manifest.to_json() if args.json else builds.manifest_path(settings, args.model, args.version))

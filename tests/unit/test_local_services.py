@@ -96,13 +96,50 @@ def test_versions_are_pinned_in_the_poms() -> None:
     assert re.fullmatch(r"3\.\d+\.\d+", maven.pinned_version(registry.REGISTRY_POM, "apicurio.version"))
 
 
-def test_poms_put_the_jars_where_local_services_looks() -> None:
+def test_poms_put_the_jars_where_local_services_looks(tmp_path: Path) -> None:
     kafka_dirs = pom_output_directories(kafka.KAFKA_POM)
     registry_dirs = pom_output_directories(registry.REGISTRY_POM)
-    assert kafka_dirs == ["${project.basedir}/../lib/kafka-${kafka.version}"]
-    assert registry_dirs == ["${project.basedir}/../lib/apicurio-registry-${apicurio.version}"]
-    assert kafka.kafka_lib_dir("4.4.0") == maven.INFRA_DIR / "lib" / "kafka-4.4.0"
-    assert registry.registry_home_dir("3.3.3") == maven.INFRA_DIR / "lib" / "apicurio-registry-3.3.3"
+    assert kafka_dirs == ["${mlstream.cache}/lib/kafka-${kafka.version}"]
+    assert registry_dirs == ["${mlstream.cache}/lib/apicurio-registry-${apicurio.version}"]
+    assert kafka.kafka_lib_dir(tmp_path, "4.4.0") == tmp_path / "lib" / "kafka-4.4.0"
+    assert registry.registry_home_dir(tmp_path, "3.3.3") == tmp_path / "lib" / "apicurio-registry-3.3.3"
+    # The cache dir reaches the poms as the mlstream.cache property.
+    assert f"-Dmlstream.cache={tmp_path}" in maven.maven_command("mvn", kafka.KAFKA_POM, "dependency:unpack", tmp_path)
+
+
+def test_a_fetch_runs_once_per_cache_dir(tmp_path: Path, monkeypatch) -> None:
+    target = maven.lib_dir(tmp_path, "kafka", "4.4.0")
+    goals: list[str] = []
+    monkeypatch.setattr(maven, "_run_maven", lambda pom, goal, cache: goals.append(goal) or target.mkdir(parents=True))
+    messages: list[str] = []
+    for _ in range(2):
+        maven.fetch_once("Kafka 4.4.0 jars", target, kafka.KAFKA_POM, "dependency:copy-dependencies", tmp_path,
+                         messages.append)
+    assert goals == ["dependency:copy-dependencies"]
+    assert (target / maven.COMPLETE_MARKER).exists()
+    assert messages == [f"Fetching Kafka 4.4.0 jars from Maven Central into {target} (first run only)"]
+
+
+def test_maven_writes_nothing_beside_the_poms() -> None:
+    """An installed package's folder may be read-only: Maven's own build files go to the cache dir too."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    for pom in (kafka.KAFKA_POM, registry.REGISTRY_POM):
+        build_dir = ET.parse(pom).getroot().find("m:build/m:directory", namespace)
+        assert build_dir is not None and build_dir.text.startswith("${mlstream.cache}/"), pom
+
+
+def test_the_cache_dir_comes_from_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MLSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    assert Settings.from_env().cache_dir == tmp_path / "cache"
+
+
+def test_the_state_dir_defaults_to_the_working_directory(monkeypatch, tmp_path: Path) -> None:
+    """No checkout needed: .mlstream/ where the command runs, absolute so child processes agree."""
+    monkeypatch.delenv("MLSTREAM_STATE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env().state_dir == tmp_path / ".mlstream"
+    monkeypatch.setenv("MLSTREAM_STATE_DIR", "relative/state")
+    assert Settings.from_env().state_dir == tmp_path / "relative" / "state"
 
 
 def test_pinned_version_names_a_missing_property(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 Kafka is Apache's own jars from Maven Central, run as one KRaft node that is both
 broker and controller; the Schema Registry is Apicurio Registry, whose Confluent-
 compatible API the apps reach at ``settings.schema_registry_url``. Versions are
-pinned in ``infra/kafka/pom.xml`` and ``infra/registry/pom.xml``; Maven fetches the
-jars into ``infra/lib/`` on first use. Both run as background processes in their own
-session, so they outlive the ``mlstream up`` that started them. State lives under
+pinned in ``conf/kafka/pom.xml`` and ``conf/registry/pom.xml`` (package data, with the
+services' config files); Maven fetches the jars into ``settings.cache_dir`` on first use.
+Both run as background processes in their own session, so they outlive the
+``mlstream up`` that started them. State lives under
 ``settings.state_dir``: ``kafka-data/``, ``registry-data/``, ``logs/`` and ``run/``
 (pid files, lock, rendered config).
 

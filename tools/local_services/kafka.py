@@ -15,9 +15,9 @@ from tools.local_services.ports import kafka_bootstrap, port_accepts
 from tools.local_services.processes import service_markers
 from tools.local_services.state import KAFKA, LocalServicesError, Progress, StatePaths, state_paths
 
-KAFKA_POM = maven.INFRA_DIR / "kafka" / "pom.xml"
-KAFKA_SERVER_PROPERTIES = maven.INFRA_DIR / "kafka" / "server.properties"
-KAFKA_LOG4J2 = maven.INFRA_DIR / "kafka" / "log4j2.properties"
+KAFKA_POM = maven.CONF_DIR / "kafka" / "pom.xml"
+KAFKA_SERVER_PROPERTIES = maven.CONF_DIR / "kafka" / "server.properties"
+KAFKA_LOG4J2 = maven.CONF_DIR / "kafka" / "log4j2.properties"
 
 MIN_JAVA = 17
 START_TIMEOUT_S = 60.0
@@ -28,14 +28,14 @@ def kafka_version() -> str:
     return maven.pinned_version(KAFKA_POM, "kafka.version")
 
 
-def kafka_lib_dir(version: str) -> Path:
-    return maven.LIB_DIR / f"kafka-{version}"
+def kafka_lib_dir(cache: Path, version: str) -> Path:
+    return maven.lib_dir(cache, "kafka", version)
 
 
-def ensure_kafka_jars(version: str, progress: Progress) -> Path:
+def ensure_kafka_jars(cache: Path, version: str, progress: Progress) -> Path:
     """The folder of Kafka's jars, copied there by Maven on first use."""
-    target = kafka_lib_dir(version)
-    maven.fetch_once(f"Kafka {version} jars", target, KAFKA_POM, "dependency:copy-dependencies", progress)
+    target = kafka_lib_dir(cache, version)
+    maven.fetch_once(f"Kafka {version} jars", target, KAFKA_POM, "dependency:copy-dependencies", cache, progress)
     return target
 
 

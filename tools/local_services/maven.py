@@ -1,4 +1,11 @@
-"""The services' jars: versions pinned in their poms, fetched once from Maven Central by Maven."""
+"""The services' jars: versions pinned in their poms, fetched once from Maven Central by Maven.
+
+The poms and the services' config files are package data (``conf/``), so an installed copy
+runs ``mlstream up`` as a checkout does. The jars go to the cache dir
+(``MLSTREAM_CACHE_DIR``, default ``~/.cache/mlstream``): about 210 MB that every state dir
+and checkout shares, and that an installed package's folder (perhaps read-only) never holds.
+The poms take the cache dir as the ``mlstream.cache`` property.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +14,18 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from mlstream.settings import REPO_ROOT
+from tools.local_services.processes import file_lock
 from tools.local_services.state import LocalServicesError, Progress
 
-INFRA_DIR = REPO_ROOT / "infra"
-LIB_DIR = INFRA_DIR / "lib"
+#: The poms and config files of the services, one folder each.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 MAVEN_TIMEOUT_S = 900.0
 # Written after Maven finished, so a download cut short is fetched again.
 COMPLETE_MARKER = ".complete"
 
 
 def pinned_version(pom: Path, property_name: str) -> str:
-    """A version property of one of the infra poms: each pom is where its version is pinned."""
+    """A version property of one of the services' poms: each pom is where its version is pinned."""
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
     element = ET.parse(pom).getroot().find(f"m:properties/m:{property_name}", namespace)
     if element is None or not (element.text or "").strip():
@@ -26,24 +33,39 @@ def pinned_version(pom: Path, property_name: str) -> str:
     return element.text.strip()
 
 
-def fetch_once(what: str, target: Path, pom: Path, goal: str, progress: Progress) -> None:
-    """Run the pom's goal unless ``target`` holds a complete earlier fetch."""
+def lib_dir(cache: Path, name: str, version: str) -> Path:
+    """Where the pom of ``name`` puts version ``version``: ``<cache>/lib/<name>-<version>``."""
+    return cache / "lib" / f"{name}-{version}"
+
+
+def fetch_once(what: str, target: Path, pom: Path, goal: str, cache: Path, progress: Progress) -> None:
+    """Run the pom's goal unless ``target`` holds a complete earlier fetch.
+
+    One fetch at a time per cache dir: every checkout and state dir on the machine shares it.
+    """
     if (target / COMPLETE_MARKER).exists():
         return
-    progress(f"Fetching {what} from Maven Central into {target} (first run only)")
-    shutil.rmtree(target, ignore_errors=True)
-    _run_maven(pom, goal)
-    (target / COMPLETE_MARKER).touch()
+    with file_lock(cache / "lib" / ".fetch.lock"):
+        if (target / COMPLETE_MARKER).exists():  # fetched by whoever held the lock before
+            return
+        progress(f"Fetching {what} from Maven Central into {target} (first run only)")
+        shutil.rmtree(target, ignore_errors=True)
+        _run_maven(pom, goal, cache)
+        (target / COMPLETE_MARKER).touch()
 
 
-def _run_maven(pom: Path, goal: str) -> None:
+def maven_command(mvn: str, pom: Path, goal: str, cache: Path) -> list[str]:
+    return [mvn, "-B", "-q", "-f", str(pom), f"-Dmlstream.cache={cache}", goal]
+
+
+def _run_maven(pom: Path, goal: str, cache: Path) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise LocalServicesError(
             "Maven (mvn) is needed once to fetch the Kafka and Apicurio Registry jars but is not on PATH;"
             " install it (e.g. apt-get install maven) and run again."
         )
-    command = [mvn, "-B", "-q", "-f", str(pom), goal]
+    command = maven_command(mvn, pom, goal, cache)
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:

@@ -121,11 +121,16 @@ def wait_gone(pid: int, *, timeout_s: float) -> None:
         time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def services_lock(paths: StatePaths) -> Iterator[None]:
+def services_lock(paths: StatePaths) -> contextlib.AbstractContextManager[None]:
     """One up() or down() at a time per state dir (e.g. parallel test sessions)."""
-    paths.run.mkdir(parents=True, exist_ok=True)
-    with open(paths.lock, "w") as lock_file:
+    return file_lock(paths.lock)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Held by one process at a time, until the block ends (or the process does)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             yield

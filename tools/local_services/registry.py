@@ -12,8 +12,8 @@ from tools.local_services.ports import REGISTRY_API_PATH
 from tools.local_services.processes import service_markers
 from tools.local_services.state import REGISTRY, Progress, state_paths
 
-REGISTRY_POM = maven.INFRA_DIR / "registry" / "pom.xml"
-REGISTRY_PROPERTIES = maven.INFRA_DIR / "registry" / "application.properties"
+REGISTRY_POM = maven.CONF_DIR / "registry" / "pom.xml"
+REGISTRY_PROPERTIES = maven.CONF_DIR / "registry" / "application.properties"
 
 # Apicurio Registry 3.3 is compiled for Java 21 (class file version 65).
 MIN_JAVA = 21
@@ -24,14 +24,14 @@ def registry_version() -> str:
     return maven.pinned_version(REGISTRY_POM, "apicurio.version")
 
 
-def registry_home_dir(version: str) -> Path:
-    return maven.LIB_DIR / f"apicurio-registry-{version}"
+def registry_home_dir(cache: Path, version: str) -> Path:
+    return maven.lib_dir(cache, "apicurio-registry", version)
 
 
-def ensure_registry_app(version: str, progress: Progress) -> Path:
+def ensure_registry_app(cache: Path, version: str, progress: Progress) -> Path:
     """The unpacked Apicurio Registry app (quarkus-run.jar and its lib/), unpacked by Maven on first use."""
-    target = registry_home_dir(version)
-    maven.fetch_once(f"Apicurio Registry {version}", target, REGISTRY_POM, "dependency:unpack", progress)
+    target = registry_home_dir(cache, version)
+    maven.fetch_once(f"Apicurio Registry {version}", target, REGISTRY_POM, "dependency:unpack", cache, progress)
     return target
 
 

@@ -63,8 +63,8 @@ def up(settings: Settings, *, progress: Progress = print) -> list[ServiceStatus]
             if service.running:
                 processes.check_started_on_current_ports(settings, name, service.pid)
         # Everything that can fail does so before any process starts.
-        kafka_lib = kafka.ensure_kafka_jars(kafka_version, progress)
-        registry_home = registry.ensure_registry_app(registry_version, progress)
+        kafka_lib = kafka.ensure_kafka_jars(settings.cache_dir, kafka_version, progress)
+        registry_home = registry.ensure_registry_app(settings.cache_dir, registry_version, progress)
         javas = {name: find_java(MIN_JAVA[name], what=titles[name]) for name in to_start}
         for name in to_start:
             check_ports_free(settings, name)

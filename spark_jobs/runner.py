@@ -15,7 +15,7 @@ import sys
 from mlstream.settings import Settings
 from spark_jobs import predictions, read_topic, score, splits, warm_start
 from spark_jobs.session import register_table, table_path
-from spark_jobs.topics import prepare
+from spark_jobs.topics import KINDS, prepare
 
 JOBS = {
     "read": "decode a topic into a Parquet table; undecodable values into <table>_quarantine with the reason",
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._SubParsersAction
     """A subcommand per job, each with its options and --json; returns the subparsers for more."""
     sub = parser.add_subparsers(dest="job", required=True, metavar="JOB")
     jobs = {name: sub.add_parser(name, help=text, description=text) for name, text in JOBS.items()}
-    jobs["read"].add_argument("--topic", default="records", choices=["records", "labels", "predictions"],
+    jobs["read"].add_argument("--topic", default="records", choices=KINDS,
                               help="which project topic (default: %(default)s)")
     for name in ("predictions", "score"):
         jobs[name].add_argument("--trigger-seconds", type=float, default=5.0, help="micro-batch interval")

@@ -1,6 +1,6 @@
 """Where tracked metrics go: one small interface, a Kafka implementation and an embedded one.
 
-:class:`KafkaMetricsSink` writes Avro records (``schemas/metric.avsc``) to the
+:class:`KafkaMetricsSink` writes Avro records (``mlstream/schemas/metric.avsc``) to the
 metrics topic, the way the app, producers, scripts and Spark jobs all write; a
 materializer (``mlstream metrics materialize``) fills the store ``read_metrics``
 reads. :class:`EmbeddedMetricsSink` puts records straight into a store, for a

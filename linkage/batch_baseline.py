@@ -17,7 +17,7 @@ from linkage.blocking import blocking_keys
 from linkage.config import ConfigError, LinkageConfig
 from linkage.datasets import SourceRecord
 from linkage.evaluation import pair_figures
-from linkage.linker import record_key
+from linkage.keys import record_key
 from linkage.normalize import normalize_text
 
 RECORDLINKAGE_METHODS = {"jaro_winkler": "jarowinkler", "levenshtein": "levenshtein",

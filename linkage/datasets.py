@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linkage.config import ConfigError, LinkageConfig, TruthSettings
-from linkage.linker import record_key
+from linkage.keys import record_key
 
 #: name -> (description, config name)
 FEBRL = {

@@ -20,7 +20,7 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from linkage.linker import record_key, split_key
+from linkage.keys import record_key, split_key
 
 
 def quality(events: Iterable[dict], true_pairs: set[frozenset[str]], *, mode: str, possible_pairs: int) -> dict:

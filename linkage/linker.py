@@ -40,6 +40,7 @@ from linkage.clustering import EntityClusters
 from linkage.comparisons import compare
 from linkage.config import LinkageConfig
 from linkage.fellegi_sunter import FellegiSunter
+from linkage.keys import record_key, split_key
 from linkage.pair_classifier import PairClassifier
 from linkage.normalize import normalize_text
 
@@ -55,15 +56,6 @@ EMPTY_RECORD = "EMPTY_RECORD"
 def _logit(p: float) -> float:
     p = min(max(p, 1e-12), 1 - 1e-12)
     return math.log(p / (1 - p))
-
-
-def record_key(source: str, record_id: str) -> str:
-    return f"{source}|{record_id}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    source, _, record_id = key.partition("|")
-    return source, record_id
 
 
 @dataclass

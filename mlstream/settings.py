@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The checkout this code runs from, when it does (an installed copy has none): tests and code_version use it.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Avro schemas, the lineage YAML schema and Atlas's typedefs: package data of the library.
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -22,7 +23,11 @@ DEFAULTS: dict[str, str] = {
     "MLSTREAM_KAFKA_CONTROLLER_PORT": "9093",
     "MLSTREAM_REGISTRY_PORT": "8081",
     "MLSTREAM_WEB_PORT": "6066",
-    "MLSTREAM_STATE_DIR": str(REPO_ROOT / ".mlstream"),
+    # Relative to the working directory (made absolute when read), so an installed copy works anywhere;
+    # `make` runs from the repository root, where it is the checkout's .mlstream/ as before.
+    "MLSTREAM_STATE_DIR": ".mlstream",
+    # Downloads kept across state dirs and checkouts: the local services' jars (~210 MB).
+    "MLSTREAM_CACHE_DIR": str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlstream"),
     "MLSTREAM_TOPIC_PREFIX": "mlstream.",
     "MLSTREAM_ATLAS_HOOK_TOPIC": "ATLAS_HOOK",
     "MLSTREAM_ATLAS_NAMESPACE": "primary",
@@ -126,6 +131,7 @@ class Settings:
     lineage_port: int = 21000  # `mlstream lineage serve`, the embedded Atlas REST subset
     model_store: str = ""  # where checkpoints and build snapshots live: s3://bucket/prefix or a folder; empty: <state_dir>/models
     s3_endpoint_url: str = ""  # an S3-compatible service other than AWS (MinIO, S3Proxy); credentials the boto3 way
+    cache_dir: Path = Path(DEFAULTS["MLSTREAM_CACHE_DIR"])  # downloads shared by every state dir: the services' jars
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -136,7 +142,7 @@ class Settings:
             kafka_controller_port=int(env("MLSTREAM_KAFKA_CONTROLLER_PORT")),
             registry_port=int(env("MLSTREAM_REGISTRY_PORT")),
             web_port=int(env("MLSTREAM_WEB_PORT")),
-            state_dir=Path(env("MLSTREAM_STATE_DIR")),
+            state_dir=Path(env("MLSTREAM_STATE_DIR")).absolute(),
             topics=Topics(
                 prefix=env("MLSTREAM_TOPIC_PREFIX"),
                 atlas_hook=env("MLSTREAM_ATLAS_HOOK_TOPIC"),
@@ -155,6 +161,7 @@ class Settings:
             lineage_port=int(env("MLSTREAM_LINEAGE_PORT")),
             model_store=env("MLSTREAM_MODEL_STORE"),
             s3_endpoint_url=env("MLSTREAM_S3_ENDPOINT_URL"),
+            cache_dir=Path(env("MLSTREAM_CACHE_DIR")).absolute(),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -183,6 +190,7 @@ class Settings:
             "MLSTREAM_LINEAGE_PORT": str(self.lineage_port),
             "MLSTREAM_MODEL_STORE": self.model_store,
             "MLSTREAM_S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "MLSTREAM_CACHE_DIR": str(self.cache_dir),
         }
 
     @property

@@ -15,7 +15,8 @@ from typing import Callable, Iterable, Protocol
 from confluent_kafka import Producer
 
 from mlstream.kafka.producer import AvroProducer
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
 PROGRESS_EVERY_S = 2.0
@@ -132,8 +133,8 @@ class KafkaFeedSink:
 
     def __init__(self, settings: Settings, producer: Producer | None = None):
         client = registry_client(settings.schema_registry_url)
-        self.records = TopicCodec.for_topic(client, settings.topics.records, "record")
-        self.labels = TopicCodec.for_topic(client, settings.topics.labels, "label")
+        self.records = topic_codec(client, settings, settings.topics.records)
+        self.labels = topic_codec(client, settings, settings.topics.labels)
         self.producer = AvroProducer(settings.bootstrap_servers, producer)
 
     def send_record(self, record: dict) -> None:

@@ -23,9 +23,10 @@ from typing import Protocol
 from confluent_kafka import Producer
 
 from linkage.datasets import SourceRecord
-from linkage.linker import record_key
+from linkage.keys import record_key
 from mlstream.kafka.producer import AvroProducer
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
 PROGRESS_EVERY_S = 2.0
@@ -99,8 +100,8 @@ class KafkaLinkageSink:
     """Sends records as Confluent-framed Avro to the linkage records topic, keyed by source|record id."""
 
     def __init__(self, settings: Settings, producer: Producer | None = None):
-        self.codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url),
-                                          settings.topics.linkage_records, "linkage_record")
+        self.codec = topic_codec(registry_client(settings.schema_registry_url), settings,
+                                 settings.topics.linkage_records)
         self.producer = AvroProducer(settings.bootstrap_servers, producer)
 
     def send(self, record: dict) -> None:

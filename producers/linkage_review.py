@@ -27,7 +27,8 @@ from confluent_kafka import Consumer
 from linkage.config import TruthSettings
 from mlstream.kafka.producer import AvroProducer
 from mlstream.errors import UserError
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
 PROGRESS_EVERY_S = 2.0
@@ -66,8 +67,8 @@ def review(settings: Settings, reviewer: Reviewer, *, limit: int | None = None, 
     """Follow the link events from the start and send verdicts when due; stop after ``limit`` verdicts,
     ``timeout_s`` seconds, or Ctrl-C. Returns the number sent."""
     registry = registry_client(settings.schema_registry_url)
-    links = TopicCodec.for_topic(registry, settings.topics.links, "link_event")
-    confirmed = TopicCodec.for_topic(registry, settings.topics.confirmed_pairs, "confirmed_pair")
+    links = topic_codec(registry, settings, settings.topics.links)
+    confirmed = topic_codec(registry, settings, settings.topics.confirmed_pairs)
     producer = AvroProducer(settings.bootstrap_servers)
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
                          "group.id": f"{settings.topics.prefix}linkage-reviewer", "auto.offset.reset": "earliest"})

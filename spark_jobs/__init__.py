@@ -12,5 +12,7 @@ Each job is one short module with a ``run(spark, settings, ...)`` function; ``ml
 - ``warm_start``: a river model trained on a split table, saved where the stream app loads it;
 - ``score``: a Structured Streaming query scoring the records topic, metrics through the metrics API;
 - ``lineage``: Atlas entities for Spark processes, tables, views and S3 paths;
-- ``bench``: rows per second reading and decoding a topic, Spark beside the Python consumer.
+- ``runner``: each job's arguments, the checks before Spark starts, and the job run in a given session.
+
+``mlstream spark bench`` (``tools/bench/spark.py``) compares Spark with the Python consumer.
 """

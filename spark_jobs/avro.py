@@ -4,7 +4,7 @@ A value is magic byte 0, a 4-byte big-endian schema id, then the Avro body. Spar
 ``from_avro`` reads a bare body with one writer schema, so :func:`decode` splits the header
 off, decodes the body with the writer schema of its id (fetched once per id through
 confluent-kafka's ``SchemaRegistryClient``) and resolves it to our reader schema
-(``schemas/<name>.avsc``, the ``avroSchema`` option), so every writer version yields the same
+(``mlstream/schemas/<name>.avsc``, the ``avroSchema`` option), so every writer version yields the same
 columns. ``mode=PERMISSIVE`` turns a body that does not decode into a struct of nulls (Spark
 4; null in older releases) instead of failing the job; :func:`decode` then names the reason, with the kinds the stream app's dead letters
 use, and :func:`quarantined` keeps those rows with their bytes.
@@ -31,7 +31,7 @@ KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
 @dataclass(frozen=True)
 class TopicSchemas:
     topic: str
-    reader_schema: str  # JSON text of schemas/<name>.avsc
+    reader_schema: str  # JSON text of mlstream/schemas/<name>.avsc
     writer_schemas: dict[int, str]  # schema id -> JSON text, every version under <topic>-value
 
 

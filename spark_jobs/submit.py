@@ -14,7 +14,7 @@ import json
 import sys
 
 from mlstream.settings import Settings
-from spark_jobs.cli import add_arguments, preflight, run_job
+from spark_jobs.runner import add_arguments, preflight, run_job
 
 
 def main(argv: list[str] | None = None) -> int:

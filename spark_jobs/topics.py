@@ -1,18 +1,20 @@
-"""Which schema each project topic carries, and batch reads of topics through Spark's Kafka source."""
+"""The project topics the Spark jobs read, and batch reads of topics through Spark's Kafka source."""
 
 from __future__ import annotations
 
 from mlstream.errors import UserError
+from mlstream.kafka.topics import schema_of
 from mlstream.settings import Settings
 from spark_jobs.avro import TopicSchemas, check_topics, decode, fetch_schemas, kafka_options, offsets_json
 
-#: Topic kind (``mlstream spark read --topic``) -> Avro schema name in schemas/.
-SCHEMAS = {"records": "record", "labels": "label", "predictions": "prediction"}
+#: The topics (``settings.topics`` names) the jobs read, e.g. ``mlstream spark read --topic``;
+#: which schema each carries is ``project_topics``' to say.
+KINDS = ("records", "labels", "predictions")
 
 
 def topic_of(settings: Settings, kind: str) -> str:
-    if kind not in SCHEMAS:
-        raise UserError(f"no topic kind {kind!r}: choose one of {', '.join(SCHEMAS)}")
+    if kind not in KINDS:
+        raise UserError(f"no topic kind {kind!r}: choose one of {', '.join(KINDS)}")
     return getattr(settings.topics, kind)
 
 
@@ -20,7 +22,7 @@ def prepare(settings: Settings, kind: str) -> TopicSchemas:
     """Check the topic and fetch its writer schemas: every error a user can fix, before Spark runs."""
     topic = topic_of(settings, kind)
     check_topics(settings, topic)
-    return fetch_schemas(settings, topic, SCHEMAS[kind])
+    return fetch_schemas(settings, topic, schema_of(settings, topic))
 
 
 def read_batch(spark, settings: Settings, schemas: TopicSchemas, start: dict[int, int] | None = None,

@@ -21,10 +21,10 @@ from confluent_kafka import Producer
 from tools import local_services
 from mlstream.errors import UserError
 from tools import lineage_demo
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings
 from mlstream.kafka.reader import end_offsets, read_range
-from mlstream.kafka.topics import init
+from mlstream.kafka.topics import init, topic_codec
 from producers.datasets import DATASETS, examples, source_name
 from producers.feed import KafkaFeedSink, play
 
@@ -148,7 +148,7 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
     step(6, total, "reading the results back from Kafka")
     after = {t: end_offsets(settings.bootstrap_servers, t) for t in watched}
     registry = registry_client(settings.schema_registry_url)
-    predictions_codec = TopicCodec.for_topic(registry, topics.predictions, "prediction")
+    predictions_codec = topic_codec(registry, settings, topics.predictions)
     predictions = [predictions_codec.decode(m.value()) for m in
                    read_range(settings.bootstrap_servers, topics.predictions, before[topics.predictions], after[topics.predictions])]
     dead_letters = sum(after[topics.dead_letters].values()) - sum(before[topics.dead_letters].values())

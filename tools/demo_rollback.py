@@ -22,6 +22,7 @@ import json
 import threading
 import time
 
+from tools import local_services
 from tools.demo import app_stats, start_app, step, stop_app, wait_for, wait_for_app
 from mlstream.errors import UserError
 from mlstream.registry.control import APPLIED, ROLLBACK, ControlChannel, deploy_command
@@ -29,10 +30,10 @@ from mlstream.registry.metadata_log import open_registry
 from mlstream.registry.training import rebuild, train_build
 from mlstream.scoring.model_store import open_model_store
 from mlstream.scoring.monitoring import METRIC_BELOW_THRESHOLD
-from mlstream.kafka.serde import TopicCodec, epoch_ms, registry_client
+from mlstream.kafka.serde import epoch_ms, registry_client
 from mlstream.settings import Settings, Topics
 from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init
+from mlstream.kafka.topics import init, topic_codec
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 
@@ -71,7 +72,7 @@ def deployments_log(settings: Settings) -> list[dict]:
 
 
 def alerts(settings: Settings) -> list[dict]:
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.alerts, "alert")
+    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.alerts)
     return [codec.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.alerts)]
 
 
@@ -83,8 +84,8 @@ def scored(settings: Settings) -> int:
 def phase_figures(settings: Settings, boundaries: list[tuple[str, str, int, int]]) -> list[dict]:
     """Accuracy of each (phase, build version, from ms, to ms), from the predictions and labels topics."""
     registry = registry_client(settings.schema_registry_url)
-    predictions = TopicCodec.for_topic(registry, settings.topics.predictions, "prediction")
-    labels = TopicCodec.for_topic(registry, settings.topics.labels, "label")
+    predictions = topic_codec(registry, settings, settings.topics.predictions)
+    labels = topic_codec(registry, settings, settings.topics.labels)
     truth = {v["id"]: v["label"] for v in (labels.decode(m.value())
                                             for m in read_all(settings.bootstrap_servers, settings.topics.labels))}
     rows = [predictions.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.predictions)]
@@ -103,8 +104,6 @@ def phase_figures(settings: Settings, boundaries: list[tuple[str, str, int, int]
 
 def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int = 3000, label_delay_s: float = 0.5,
                       auto_rollback: bool = True, start_services: bool = True, timeout_s: float = 120.0) -> dict:
-    from tools import local_services
-
     settings = demo_settings(base)
     say = lambda line: print(f"   {line}", flush=True)  # noqa: E731
     started = time.monotonic()

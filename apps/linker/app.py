@@ -34,7 +34,8 @@ import logging
 import time
 
 from linkage.evaluation import LiveQuality
-from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState, record_key, split_key
+from linkage.keys import record_key, split_key
+from linkage.linker import DUPLICATE_RECORD, Linker, LinkerState
 from mlstream.kafka.dead_letters import PROCESSING_FAILED
 from mlstream.kafka.serde import TopicCodec, epoch_ms, registry_client
 from mlstream.settings import Settings

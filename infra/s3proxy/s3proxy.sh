@@ -9,11 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STATE_DIR="${MLSTREAM_STATE_DIR:-$PWD/.mlstream}"
+# The jars of the local services live there too (mlstream/settings.py has the same default).
+CACHE_DIR="${MLSTREAM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlstream}"
 PORT="${MLSTREAM_S3PROXY_PORT:-58180}"
 ACCESS_KEY="mlstream"
 SECRET_KEY="mlstream-local-secret"
 VERSION="$(sed -n 's:.*<s3proxy.version>\(.*\)</s3proxy.version>.*:\1:p' infra/s3proxy/pom.xml)"
-JAR="infra/lib/s3proxy-$VERSION/s3proxy-jar-with-dependencies.jar"
+JAR="$CACHE_DIR/lib/s3proxy-$VERSION/s3proxy-jar-with-dependencies.jar"
 PIDFILE="$STATE_DIR/run/s3proxy.pid"
 LOG="$STATE_DIR/logs/s3proxy.log"
 URL="http://127.0.0.1:$PORT"
@@ -28,7 +30,7 @@ fi
 
 if [ ! -f "$JAR" ]; then
     echo "== fetching S3Proxy $VERSION from Maven Central (first run only)" >&2
-    mvn -q -f infra/s3proxy/pom.xml dependency:copy-dependencies >&2
+    mvn -q -f infra/s3proxy/pom.xml "-Dmlstream.cache=$CACHE_DIR" dependency:copy-dependencies >&2
 fi
 mkdir -p "$STATE_DIR/run" "$STATE_DIR/logs" "$STATE_DIR/s3proxy/data"
 if ! running; then

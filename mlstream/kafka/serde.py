@@ -27,7 +27,7 @@ CONFLUENT_HEADER_SIZE = 5
 
 @cache
 def schema_text(name: str) -> str:
-    """The Avro schema ``schemas/<name>.avsc`` as text, e.g. ``schema_text("record")``."""
+    """The Avro schema ``mlstream/schemas/<name>.avsc`` as text, e.g. ``schema_text("record")``."""
     path = SCHEMA_DIR / f"{name}.avsc"
     if not path.exists():
         raise FileNotFoundError(f"no Avro schema {name!r}: expected {path}")

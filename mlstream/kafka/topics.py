@@ -24,7 +24,7 @@ THIRTY_DAYS_MS = str(30 * 24 * 3600 * 1000)
 class TopicSpec:
     name: str
     partitions: int
-    schema: str | None  # name of the .avsc in schemas/, None for JSON topics such as ATLAS_HOOK
+    schema: str | None  # name of the .avsc in mlstream/schemas/, None for JSON topics such as ATLAS_HOOK
     config: dict[str, str] = field(default_factory=dict)
 
 

@@ -2,7 +2,7 @@
 
 CML's file maps a model name to the Hive tables it was trained on and free-form metadata;
 mlstream's adds the other places training data comes from and how it was cut. The JSON
-Schema is ``schemas/lineage.schema.json``; an error names the line and the key:
+Schema is ``mlstream/schemas/lineage.schema.json``; an error names the line and the key:
 
     >>> config = load_lineage_yaml('''
     ... "Churn Model API Endpoint":

@@ -2,7 +2,7 @@
 
 Atlas rejects or silently mangles entities that do not fit its types (a hook message
 is consumed asynchronously, so the producer never sees the error). This module loads
-the same typedef files Atlas bootstraps from (``schemas/atlas/``: Atlas's model files,
+the same typedef files Atlas bootstraps from (``mlstream/schemas/atlas/``: Atlas's model files,
 their patches, and our ``mlstream_typedefs.json``), applies the patches the way
 Atlas's ``AtlasTypeDefStoreInitializer`` does, and checks entities against the result.
 

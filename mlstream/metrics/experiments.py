@@ -19,7 +19,8 @@ from mlstream.metrics.sink import MetricsSink
 from mlstream.metrics.tracking import MetricsTracker
 from mlstream.scoring.monitoring import ModelMonitor
 from mlstream.scoring.online_model import OnlineModel
-from mlstream.kafka.serde import TopicCodec, UndecodableValue, epoch_ms, registry_client
+from mlstream.kafka.serde import UndecodableValue, epoch_ms, registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 from mlstream.kafka.reader import end_offsets, read_range
 
@@ -38,8 +39,8 @@ def replay(settings: Settings, max_records: int | None = None) -> tuple[list[tup
     end = end_offsets(settings.bootstrap_servers, topics.records)
     if not any(end.values()):
         raise UserError(f"{topics.records} is empty: produce some records first (mlstream produce)")
-    records_codec = TopicCodec.for_topic(registry, topics.records, "record")
-    labels_codec = TopicCodec.for_topic(registry, topics.labels, "label")
+    records_codec = topic_codec(registry, settings, topics.records)
+    labels_codec = topic_codec(registry, settings, topics.labels)
     labels = {}
     for message in read_range(settings.bootstrap_servers, topics.labels, {}, end_offsets(settings.bootstrap_servers,
                                                                                         topics.labels)):

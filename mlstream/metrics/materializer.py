@@ -16,7 +16,8 @@ from confluent_kafka import Consumer, Producer
 
 from mlstream.kafka.dead_letters import dead_letter
 from mlstream.metrics.store import MetricsStore
-from mlstream.kafka.serde import TopicCodec, UndecodableValue, registry_client
+from mlstream.kafka.serde import UndecodableValue, registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 from mlstream.kafka.reader import end_offsets
 
@@ -41,8 +42,8 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
     """Copy metric records into ``store``; return at the topic's end (``until_caught_up``) or when told to stop."""
     topic = settings.topics.metrics
     registry = registry_client(settings.schema_registry_url)
-    codecs = {"metric": TopicCodec.for_topic(registry, topic, "metric"),
-              "dead_letter": TopicCodec.for_topic(registry, settings.topics.dead_letters, "dead_letter")}
+    codecs = {"metric": topic_codec(registry, settings, topic),
+              "dead_letter": topic_codec(registry, settings, settings.topics.dead_letters)}
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": materializer_group(settings),
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     producer: Producer | None = None

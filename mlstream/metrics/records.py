@@ -69,7 +69,7 @@ def checked_timestamp(name: str, value) -> int:
 
 def metric_record(kind: str, crns: tuple[str, str, str], metrics: dict, start_ms: int, end_ms: int,
                   prediction_uuid: str | None = None) -> dict:
-    """A value for the metrics topic (``schemas/metric.avsc``), checked."""
+    """A value for the metrics topic (``mlstream/schemas/metric.avsc``), checked."""
     if kind not in KINDS:
         raise ValueError(f"unknown metric record kind {kind!r}")
     if kind in (ROW, MERGE) and not prediction_uuid:

@@ -6,6 +6,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Callable
 
+from confluent_kafka import Consumer
+
+from mlstream.kafka.serde import UndecodableValue, registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
 
@@ -40,11 +44,7 @@ def format_rows(rows: list[dict], max_metrics: int = 8) -> str:
 def tail(settings: Settings, emit: Callable[[dict], None], from_beginning: bool = False,
          should_stop: Callable[[], bool] = lambda: False) -> int:
     """Print metric records as they arrive on the metrics topic; return how many were shown."""
-    from confluent_kafka import Consumer
-
-    from mlstream.kafka.serde import TopicCodec, UndecodableValue, registry_client
-
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.metrics, "metric")
+    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.metrics)
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"mlstream-tail-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest" if from_beginning else "latest"})
     consumer.subscribe([settings.topics.metrics])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import math
 import random
@@ -162,7 +163,16 @@ def sample(ids: list[str], labels: dict[str, Any], sampling: dict[str, Any]) -> 
 
 
 def code_version(repo: Path = REPO_ROOT) -> str:
-    """The git commit of the code, with ``-dirty`` if the work tree has uncommitted changes."""
+    """The git commit of the code, with ``-dirty`` if the work tree has uncommitted changes.
+
+    An installed copy has no checkout (``repo`` is site-packages then, which may even lie inside
+    some other repository): the installed distribution's version names its code instead.
+    """
+    if not (repo / ".git").exists():
+        try:
+            return f"mlstream=={importlib.metadata.version('mlstream')}"
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 check=True, timeout=10).stdout.strip()

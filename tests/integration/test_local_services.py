@@ -119,7 +119,7 @@ def test_services_outlive_the_process_that_started_them(services: Settings, tmp_
         bootstrap_servers=env["MLSTREAM_BOOTSTRAP_SERVERS"],
         schema_registry_url=env["MLSTREAM_SCHEMA_REGISTRY_URL"],
     )
-    start = "from tools import local_services, settings; local_services.up(settings.Settings.from_env())"
+    start = "from mlstream import settings; from tools import local_services; local_services.up(settings.Settings.from_env())"
     topic, subject = unique("survivor"), unique("survivor") + "-value"
     try:
         subprocess.run([sys.executable, "-c", start], env=env, check=True, timeout=180)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tools import local_services as ls
+from tools.local_services import java, kafka, maven, ports, processes, registry, state
 from mlstream.settings import Settings
 
 
@@ -54,14 +55,14 @@ def parse_properties(text: str) -> dict[str, str]:
     ],
 )
 def test_parse_java_major(output: str, major: int | None) -> None:
-    assert ls.parse_java_major(output) == major
+    assert java.parse_java_major(output) == major
 
 
 def test_find_java_explains_what_to_install_when_too_old(monkeypatch) -> None:
-    monkeypatch.setattr(ls, "java_candidates", lambda: [Path("/opt/jdk17/bin/java")])
-    monkeypatch.setattr(ls, "_java_major", lambda java: 17)
+    monkeypatch.setattr(java, "java_candidates", lambda: [Path("/opt/jdk17/bin/java")])
+    monkeypatch.setattr(java, "_java_major", lambda java: 17)
     with pytest.raises(ls.LocalServicesError) as error:
-        ls.find_java(21, what="Apicurio Registry 3.3.3")
+        java.find_java(21, what="Apicurio Registry 3.3.3")
     message = str(error.value)
     assert "needs Java 21 or newer" in message
     assert "Java 17 at /opt/jdk17/bin/java" in message
@@ -69,17 +70,17 @@ def test_find_java_explains_what_to_install_when_too_old(monkeypatch) -> None:
 
 
 def test_find_java_without_any_java_asks_for_jdk_17(monkeypatch) -> None:
-    monkeypatch.setattr(ls, "java_candidates", lambda: [])
+    monkeypatch.setattr(java, "java_candidates", lambda: [])
     with pytest.raises(ls.LocalServicesError, match="no Java found.*JDK 17"):
-        ls.find_java(17, what="Kafka 4.4.0")
+        java.find_java(17, what="Kafka 4.4.0")
 
 
 def test_find_java_takes_the_first_new_enough(monkeypatch) -> None:
     majors = {Path("/a/java"): 17, Path("/b/java"): 25}
-    monkeypatch.setattr(ls, "java_candidates", lambda: list(majors))
-    monkeypatch.setattr(ls, "_java_major", majors.get)
-    assert ls.find_java(17, what="Kafka") == Path("/a/java")
-    assert ls.find_java(21, what="registry") == Path("/b/java")
+    monkeypatch.setattr(java, "java_candidates", lambda: list(majors))
+    monkeypatch.setattr(java, "_java_major", majors.get)
+    assert java.find_java(17, what="Kafka") == Path("/a/java")
+    assert java.find_java(21, what="registry") == Path("/b/java")
 
 
 # --- Pinned versions and where Maven puts the jars --------------------------
@@ -91,31 +92,68 @@ def pom_output_directories(pom: Path) -> list[str]:
 
 
 def test_versions_are_pinned_in_the_poms() -> None:
-    assert re.fullmatch(r"4\.\d+\.\d+", ls.pinned_version(ls.KAFKA_POM, "kafka.version"))
-    assert re.fullmatch(r"3\.\d+\.\d+", ls.pinned_version(ls.REGISTRY_POM, "apicurio.version"))
+    assert re.fullmatch(r"4\.\d+\.\d+", maven.pinned_version(kafka.KAFKA_POM, "kafka.version"))
+    assert re.fullmatch(r"3\.\d+\.\d+", maven.pinned_version(registry.REGISTRY_POM, "apicurio.version"))
 
 
-def test_poms_put_the_jars_where_local_services_looks() -> None:
-    kafka_dirs = pom_output_directories(ls.KAFKA_POM)
-    registry_dirs = pom_output_directories(ls.REGISTRY_POM)
-    assert kafka_dirs == ["${project.basedir}/../lib/kafka-${kafka.version}"]
-    assert registry_dirs == ["${project.basedir}/../lib/apicurio-registry-${apicurio.version}"]
-    assert ls.kafka_lib_dir("4.4.0") == ls.INFRA_DIR / "lib" / "kafka-4.4.0"
-    assert ls.registry_home_dir("3.3.3") == ls.INFRA_DIR / "lib" / "apicurio-registry-3.3.3"
+def test_poms_put_the_jars_where_local_services_looks(tmp_path: Path) -> None:
+    kafka_dirs = pom_output_directories(kafka.KAFKA_POM)
+    registry_dirs = pom_output_directories(registry.REGISTRY_POM)
+    assert kafka_dirs == ["${mlstream.cache}/lib/kafka-${kafka.version}"]
+    assert registry_dirs == ["${mlstream.cache}/lib/apicurio-registry-${apicurio.version}"]
+    assert kafka.kafka_lib_dir(tmp_path, "4.4.0") == tmp_path / "lib" / "kafka-4.4.0"
+    assert registry.registry_home_dir(tmp_path, "3.3.3") == tmp_path / "lib" / "apicurio-registry-3.3.3"
+    # The cache dir reaches the poms as the mlstream.cache property.
+    assert f"-Dmlstream.cache={tmp_path}" in maven.maven_command("mvn", kafka.KAFKA_POM, "dependency:unpack", tmp_path)
+
+
+def test_a_fetch_runs_once_per_cache_dir(tmp_path: Path, monkeypatch) -> None:
+    target = maven.lib_dir(tmp_path, "kafka", "4.4.0")
+    goals: list[str] = []
+    monkeypatch.setattr(maven, "_run_maven", lambda pom, goal, cache: goals.append(goal) or target.mkdir(parents=True))
+    messages: list[str] = []
+    for _ in range(2):
+        maven.fetch_once("Kafka 4.4.0 jars", target, kafka.KAFKA_POM, "dependency:copy-dependencies", tmp_path,
+                         messages.append)
+    assert goals == ["dependency:copy-dependencies"]
+    assert (target / maven.COMPLETE_MARKER).exists()
+    assert messages == [f"Fetching Kafka 4.4.0 jars from Maven Central into {target} (first run only)"]
+
+
+def test_maven_writes_nothing_beside_the_poms() -> None:
+    """An installed package's folder may be read-only: Maven's own build files go to the cache dir too."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    for pom in (kafka.KAFKA_POM, registry.REGISTRY_POM):
+        build_dir = ET.parse(pom).getroot().find("m:build/m:directory", namespace)
+        assert build_dir is not None and build_dir.text.startswith("${mlstream.cache}/"), pom
+
+
+def test_the_cache_dir_comes_from_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MLSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    assert Settings.from_env().cache_dir == tmp_path / "cache"
+
+
+def test_the_state_dir_defaults_to_the_working_directory(monkeypatch, tmp_path: Path) -> None:
+    """No checkout needed: .mlstream/ where the command runs, absolute so child processes agree."""
+    monkeypatch.delenv("MLSTREAM_STATE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env().state_dir == tmp_path / ".mlstream"
+    monkeypatch.setenv("MLSTREAM_STATE_DIR", "relative/state")
+    assert Settings.from_env().state_dir == tmp_path / "relative" / "state"
 
 
 def test_pinned_version_names_a_missing_property(tmp_path: Path) -> None:
     pom = tmp_path / "pom.xml"
     pom.write_text('<project xmlns="http://maven.apache.org/POM/4.0.0"><properties/></project>')
     with pytest.raises(ls.LocalServicesError, match="no <kafka.version>"):
-        ls.pinned_version(pom, "kafka.version")
+        maven.pinned_version(pom, "kafka.version")
 
 
 # --- Kafka config -----------------------------------------------------------
 
 
 def test_kafka_properties_take_ports_and_data_dir_from_settings(settings: Settings) -> None:
-    rendered = parse_properties(ls.render_kafka_properties(settings, ls.KAFKA_SERVER_PROPERTIES.read_text()))
+    rendered = parse_properties(kafka.render_kafka_properties(settings, kafka.KAFKA_SERVER_PROPERTIES.read_text()))
     assert rendered["process.roles"] == "broker,controller"
     assert rendered["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert rendered["advertised.listeners"] == "PLAINTEXT://localhost:19092,CONTROLLER://localhost:19093"
@@ -125,13 +163,13 @@ def test_kafka_properties_take_ports_and_data_dir_from_settings(settings: Settin
 
 
 def test_per_run_values_override_the_base_file(settings: Settings) -> None:
-    rendered = parse_properties(ls.render_kafka_properties(settings, "listeners=PLAINTEXT://:1\nnum.partitions=7\n"))
+    rendered = parse_properties(kafka.render_kafka_properties(settings, "listeners=PLAINTEXT://:1\nnum.partitions=7\n"))
     assert rendered["listeners"].startswith("PLAINTEXT://127.0.0.1:19092")
     assert rendered["num.partitions"] == "7"
 
 
 def test_kafka_base_config_suits_one_node() -> None:
-    base = parse_properties(ls.KAFKA_SERVER_PROPERTIES.read_text())
+    base = parse_properties(kafka.KAFKA_SERVER_PROPERTIES.read_text())
     for key in (
         "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor",
@@ -147,35 +185,35 @@ def test_kafka_base_config_suits_one_node() -> None:
 
 def test_cluster_id_is_a_kafka_uuid() -> None:
     for _ in range(200):
-        cluster_id = ls.new_cluster_id()
+        cluster_id = kafka.new_cluster_id()
         assert len(cluster_id) == 22
         assert not cluster_id.startswith("-")
         assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
 
 
 def test_service_commands_carry_the_marker_that_identifies_them(settings: Settings) -> None:
-    java = Path("/usr/bin/java")
+    launcher = Path("/usr/bin/java")
     root = settings.state_dir.resolve()
-    kafka = ls.kafka_command(settings, java, Path("/lib/kafka"))
-    assert kafka[0] == "/usr/bin/java"
-    assert kafka[-3:] == ["/lib/kafka/*", "kafka.Kafka", str(root / "run" / "kafka-server.properties")]
-    assert "-Dmlstream.service=kafka" in kafka
-    assert f"-Dmlstream.state_dir={root}" in kafka
-    assert f"-Dmlstream.kafka.log={root / 'logs' / 'kafka.log'}" in kafka
-    assert "-Dmlstream.ports=19092,19093" in kafka
+    kafka_line = kafka.kafka_command(settings, launcher, Path("/lib/kafka"))
+    assert kafka_line[0] == "/usr/bin/java"
+    assert kafka_line[-3:] == ["/lib/kafka/*", "kafka.Kafka", str(root / "run" / "kafka-server.properties")]
+    assert "-Dmlstream.service=kafka" in kafka_line
+    assert f"-Dmlstream.state_dir={root}" in kafka_line
+    assert f"-Dmlstream.kafka.log={root / 'logs' / 'kafka.log'}" in kafka_line
+    assert "-Dmlstream.ports=19092,19093" in kafka_line
 
-    registry = ls.registry_command(settings, java, Path("/lib/apicurio"))
-    assert registry[-2:] == ["-jar", "/lib/apicurio/quarkus-run.jar"]
-    assert "-Dquarkus.http.port=18081" in registry
-    assert "-Dquarkus.http.host=127.0.0.1" in registry
-    assert f"-Dquarkus.config.locations={ls.REGISTRY_PROPERTIES.as_uri()}" in registry
-    assert "-Dmlstream.service=schema-registry" in registry
-    assert "-Dmlstream.ports=18081" in registry
-    assert f"-Dapicurio.datasource.url=jdbc:h2:file:{root / 'registry-data' / 'registry'}" in registry
+    registry_line = registry.registry_command(settings, launcher, Path("/lib/apicurio"))
+    assert registry_line[-2:] == ["-jar", "/lib/apicurio/quarkus-run.jar"]
+    assert "-Dquarkus.http.port=18081" in registry_line
+    assert "-Dquarkus.http.host=127.0.0.1" in registry_line
+    assert f"-Dquarkus.config.locations={registry.REGISTRY_PROPERTIES.as_uri()}" in registry_line
+    assert "-Dmlstream.service=schema-registry" in registry_line
+    assert "-Dmlstream.ports=18081" in registry_line
+    assert f"-Dapicurio.datasource.url=jdbc:h2:file:{root / 'registry-data' / 'registry'}" in registry_line
 
 
 def test_registry_config_matches_confluent_defaults() -> None:
-    config = parse_properties(ls.REGISTRY_PROPERTIES.read_text())
+    config = parse_properties(registry.REGISTRY_PROPERTIES.read_text())
     assert config["apicurio.rules.global.compatibility"] == "BACKWARD"
     assert config["apicurio.ccompat.legacy-id-mode.enabled"] == "false"
     assert int(config["apicurio.ccompat.max-subjects"]) >= 100_000
@@ -189,24 +227,24 @@ def test_port_in_use_sees_a_listener() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        assert ls.port_in_use(port)
-    assert not ls.port_in_use(port)
+        assert ports.port_in_use(port)
+    assert not ports.port_in_use(port)
 
 
 def test_port_taken_message_names_the_port_and_the_variables() -> None:
-    message = ls.port_taken_message("kafka", "kafka_port", 9092)
+    message = ports.port_taken_message("kafka", "kafka_port", 9092)
     assert "Port 9092 (MLSTREAM_KAFKA_PORT)" in message
     assert "MLSTREAM_BOOTSTRAP_SERVERS" in message
-    message = ls.port_taken_message("kafka", "kafka_controller_port", 9093)
+    message = ports.port_taken_message("kafka", "kafka_controller_port", 9093)
     assert "MLSTREAM_KAFKA_CONTROLLER_PORT" in message
-    message = ls.port_taken_message("schema-registry", "registry_port", 8081)
+    message = ports.port_taken_message("schema-registry", "registry_port", 8081)
     assert "MLSTREAM_REGISTRY_PORT" in message and "MLSTREAM_SCHEMA_REGISTRY_URL" in message
 
 
 def test_settings_mismatches(settings: Settings) -> None:
-    assert ls.settings_mismatches(settings) == []
+    assert ports.settings_mismatches(settings) == []
     moved = dataclasses.replace(settings, kafka_port=29092, registry_port=28081)
-    problems = ls.settings_mismatches(moved)
+    problems = ports.settings_mismatches(moved)
     assert len(problems) == 2
     assert "MLSTREAM_BOOTSTRAP_SERVERS=localhost:19092" in problems[0]
     assert "MLSTREAM_SCHEMA_REGISTRY_URL" in problems[1]
@@ -214,7 +252,7 @@ def test_settings_mismatches(settings: Settings) -> None:
     remote = dataclasses.replace(
         moved, bootstrap_servers="kafka.example:9092", schema_registry_url="http://sr.example/apis/ccompat/v7"
     )
-    assert ls.settings_mismatches(remote) == []
+    assert ports.settings_mismatches(remote) == []
 
 
 # --- Pid files and state, with nothing running ------------------------------
@@ -229,21 +267,21 @@ def test_status_with_nothing_started(settings: Settings) -> None:
 
 
 def test_a_pid_file_of_another_process_is_not_ours(settings: Settings) -> None:
-    paths = ls.state_paths(settings)
+    paths = state.state_paths(settings)
     paths.run.mkdir(parents=True)
     # This test process is alive but is not a service started from this state dir.
     paths.pid_file("kafka").write_text(f"{os.getpid()}\n")
     paths.pid_file("schema-registry").write_text("not a pid\n")
-    assert ls._our_pid(paths, "kafka") is None
-    assert ls._our_pid(paths, "schema-registry") is None
+    assert processes.our_pid(paths, "kafka") is None
+    assert processes.our_pid(paths, "schema-registry") is None
     assert not any(s.running for s in ls.status(settings))
 
 
 def test_down_with_nothing_running_is_a_noop(settings: Settings) -> None:
     messages: list[str] = []
     ls.down(settings, progress=messages.append)
-    ls.state_paths(settings).run.mkdir(parents=True)
-    ls.state_paths(settings).pid_file("kafka").write_text("999999999\n")
+    state.state_paths(settings).run.mkdir(parents=True)
+    state.state_paths(settings).pid_file("kafka").write_text("999999999\n")
     ls.down(settings, progress=messages.append)
     assert messages == ["Kafka and Schema Registry are not running."] * 2
-    assert not ls.state_paths(settings).pid_file("kafka").exists()
+    assert not state.state_paths(settings).pid_file("kafka").exists()

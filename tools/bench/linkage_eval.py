@@ -33,10 +33,10 @@ from linkage.datasets import FEBRL, Dataset, csv_dataset, load_febrl
 from linkage.evaluation import quality
 from tools.demo import app_stats, stop_app, wait_for
 from mlstream.errors import UserError
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings, Topics
 from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init
+from mlstream.kafka.topics import init, topic_codec
 from producers.linkage_feed import KafkaLinkageSink, play_records
 from apps.linker.settings import LinkageSettings, load_config
 
@@ -97,8 +97,8 @@ class Run:
                         poll_s=0.2)
 
     def link_events(self) -> list[dict]:
-        codec = TopicCodec.for_topic(registry_client(self.settings.schema_registry_url), self.settings.topics.links,
-                                     "link_event")
+        codec = topic_codec(registry_client(self.settings.schema_registry_url), self.settings,
+                            self.settings.topics.links)
         return [codec.decode(m.value()) for m in read_all(self.settings.bootstrap_servers, self.settings.topics.links)]
 
     def delete_topics(self) -> None:

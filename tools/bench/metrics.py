@@ -18,10 +18,10 @@ from typing import Callable
 from confluent_kafka.admin import AdminClient
 
 from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings, Topics
 from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init, project_topics
+from mlstream.kafka.topics import init, project_topics, topic_codec
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 
@@ -51,7 +51,7 @@ def run_once(settings: Settings, dataset: str, records: int, say: Callable[[str]
         wall_s = time.monotonic() - started
     finally:
         stop_app(app)
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.predictions, "prediction")
+    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.predictions)
     scored = sorted(codec.decode(m.value())["scored_at"].timestamp()
                     for m in read_all(settings.bootstrap_servers, settings.topics.predictions))
     span = scored[-1] - scored[0] if len(scored) > 1 else 0.0

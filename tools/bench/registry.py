@@ -20,10 +20,10 @@ from mlstream.registry.control import APPLIED, ControlChannel, deploy_command
 from mlstream.registry.metadata_log import open_registry
 from mlstream.registry.training import rebuild, train_build
 from mlstream.scoring.model_store import open_model_store
-from mlstream.kafka.serde import TopicCodec, epoch_ms, registry_client
+from mlstream.kafka.serde import epoch_ms, registry_client
 from mlstream.settings import Settings, Topics
 from mlstream.kafka.reader import end_offsets, read_range
-from mlstream.kafka.topics import init
+from mlstream.kafka.topics import init, topic_codec
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 
@@ -72,8 +72,7 @@ def bench(base: Settings, *, records: int = 5000, say=print) -> dict:
     n_records = sum(r["end"] - r["start"] for s in read for r in s["records"])
     say(f"bench: build {build_s:.2f}s, rebuild {rebuild_s:.2f}s for {n_records} records (identical: {identical})")
 
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.predictions,
-                                 "prediction")
+    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.predictions)
     log_path = settings.state_dir / "logs" / f"{settings.app_id}.log"
     since = end_offsets(settings.bootstrap_servers, settings.topics.predictions)
     launched_ms = time.time_ns() // 1_000_000

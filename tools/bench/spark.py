@@ -22,18 +22,21 @@ import time
 import uuid
 from typing import Callable
 
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from mlstream.kafka.serde import TopicCodec, registry_client, value_subject
+from mlstream.kafka.topics import TopicSpec, create_topics, register_schemas
 from mlstream.settings import Settings
+from producers.datasets import examples, source_name
+from spark_jobs.avro import decoded_rows, fetch_schemas, kafka_options
+from spark_jobs.topics import read_batch
 
 DISTINCT_RECORDS = 2000
 
 
 def create_topic(settings: Settings, topic: str) -> None:
     """Create the topic and register the records schema under it."""
-    from confluent_kafka.admin import AdminClient
-
-    from mlstream.kafka.serde import registry_client
-    from mlstream.kafka.topics import TopicSpec, create_topics, register_schemas
-
     spec = TopicSpec(topic, settings.partitions, "record")
     create_topics(AdminClient({"bootstrap.servers": settings.bootstrap_servers}), [spec], say=lambda line: None)
     register_schemas(registry_client(settings.schema_registry_url), [spec], say=lambda line: None)
@@ -41,11 +44,6 @@ def create_topic(settings: Settings, topic: str) -> None:
 
 def produce(settings: Settings, topic: str, n: int, say: Callable[[str], None]) -> dict:
     """N records from pre-encoded bodies; returns the figures of the producing itself."""
-    from confluent_kafka import Producer
-
-    from mlstream.kafka.serde import TopicCodec, registry_client
-    from producers.datasets import examples, source_name
-
     codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), topic, "record")
     now = int(time.time() * 1000)
     bodies = [(f"bench-{i}".encode(), codec.encode({"id": f"bench-{i}", "source": source_name("bananas"),
@@ -74,10 +72,6 @@ def produce(settings: Settings, topic: str, n: int, say: Callable[[str], None]) 
 
 def python_consumer(settings: Settings, topic: str, n: int) -> dict:
     """Read and decode every message with one confluent-kafka consumer and AvroDeserializer."""
-    from confluent_kafka import Consumer
-
-    from mlstream.kafka.serde import TopicCodec, registry_client
-
     codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), topic, "record")
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
@@ -99,11 +93,6 @@ def python_consumer(settings: Settings, topic: str, n: int) -> dict:
 
 
 def spark_read(spark, settings: Settings, topic: str, decode: bool) -> dict:
-    from pyspark.sql import functions as F
-
-    from spark_jobs.avro import decoded_rows, fetch_schemas, kafka_options
-    from spark_jobs.topics import read_batch
-
     started = time.perf_counter()
     if decode:
         frame = decoded_rows(read_batch(spark, settings, fetch_schemas(settings, topic, "record")))
@@ -111,14 +100,12 @@ def spark_read(spark, settings: Settings, topic: str, decode: bool) -> dict:
         frame = spark.read.format("kafka").options(**kafka_options(settings, topic)).load()
     frame.write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - started
-    rows = (frame.count() if not decode else frame.agg(F.count("id")).first()[0])  # outside the timing
+    rows = (frame.count() if not decode else frame.agg({"id": "count"}).first()[0])  # outside the timing
     return {"rows": rows, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
 
 
 def run(settings: Settings, records: int, start_spark: Callable[[], object],
         say: Callable[[str], None] = print) -> dict:
-    from mlstream.kafka.serde import registry_client, value_subject
-
     topic = f"{settings.topics.prefix}bench.{uuid.uuid4().hex[:8]}"
     result: dict = {"topic": topic, "records": records}
     create_topic(settings, topic)
@@ -140,8 +127,6 @@ def run(settings: Settings, records: int, start_spark: Callable[[], object],
         result["speedup_spark_vs_python"] = round(result["spark_read_decode"]["rows_per_second"]
                                                   / result["python_read_decode"]["rows_per_second"], 2)
     finally:
-        from confluent_kafka.admin import AdminClient
-
         admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})  # kept until the futures resolve
         for future in admin.delete_topics([topic]).values():
             future.result(timeout=30)

@@ -7,9 +7,17 @@ import json
 import sys
 import time
 
+from mlstream.config_store import open_config_store
 from mlstream.errors import UserError
-from mlstream.registry.records import CHAMPION, SHADOW
+from mlstream.registry.control import ROLLBACK, ControlChannel, check_deployable, deploy_command
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry.records import CHAMPION, SHADOW, ModelSpec
+from mlstream.registry.registry import parse_ref
+from mlstream.registry.training import build_settings_from_yaml, rebuild, train_build
+from mlstream.scoring.model_store import open_model_store
 from mlstream.settings import Settings
+from tools.bench.registry import bench, format_bench
+from tools.commands.arguments import add_command
 
 
 def _pairs(text: str | None, what: str) -> dict[str, float]:
@@ -105,12 +113,7 @@ def format_build(b, deployments) -> str:
             f"test_acc={'-' if test is None else f'{test:.3f}':6} learned={b.examples_learned:<7} {where}")
 
 
-def run(args, settings: Settings) -> int:
-    from mlstream.registry.control import ROLLBACK, ControlChannel, check_deployable, deploy_command
-    from mlstream.registry.metadata_log import open_registry
-    from mlstream.registry.registry import parse_ref
-    from mlstream.scoring.model_store import open_model_store
-
+def cmd_models(args, settings: Settings) -> int:
     say = lambda line: print(line, file=sys.stderr)  # noqa: E731
     registry = open_registry(settings)
     store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url)
@@ -130,15 +133,9 @@ def run(args, settings: Settings) -> int:
                                                            if d.model == b.model and d.build_version == b.version]}
         print(json.dumps(doc, indent=2))
     elif args.action in ("build", "rebuild"):
-        from mlstream.registry.records import ModelSpec
-        from mlstream.registry.training import rebuild, train_build
-
         if args.action == "build":
             from_config, config_name = {}, ""
             if args.config:
-                from mlstream.config_store import open_config_store
-                from mlstream.registry.training import build_settings_from_yaml
-
                 name, _, version = args.config.partition("@")
                 kept = open_config_store(settings).get(name, int(version) if version else None)
                 config_name = f"{kept.name} v{kept.version}"
@@ -205,8 +202,11 @@ def run(args, settings: Settings) -> int:
         print(f"{app_id}: {model}/{version} serves as {command['role']} (was {answer.get('previous')}); "
               f"applied {took:.2f}s after the command")
     elif args.action == "bench":
-        from tools.bench.registry import bench, format_bench
-
         result = bench(settings, records=args.records, say=say)
         print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
+
+
+def add_commands(sub) -> None:
+    add_arguments(add_command(sub, "models", cmd_models, "model registry: builds (trained snapshots), hot deploy, "
+                              "rollback (redeploy) and rebuild"))

@@ -1,15 +1,23 @@
-"""`mlstream linkage produce | app | review | eval`: the record linkage commands, wired into tools/cli.py."""
+"""``mlstream linkage produce | app | review | eval``: the record linkage commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from linkage.datasets import FEBRL
+from apps.linker.lineage import emit_feed_lineage
+from apps.linker.settings import LinkageSettings, load_config
+from linkage.datasets import FEBRL, load_csv, load_febrl
 from mlstream.errors import UserError
+from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings
+from producers.linkage_feed import KafkaLinkageSink, play_records
+from producers.linkage_review import Reviewer, review
+from tools import local_services
+from tools.commands.arguments import add_command
 
 CONFIG_HELP = ("linkage config: a YAML path, a bundled name (febrl, febrl-dedupe) or registry:NAME[@VERSION] "
                "(stored with 'mlstream config put')")
@@ -75,16 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON (progress goes to stderr)")
 
 
-def run(args, settings: Settings) -> int:
-    from apps.linker.settings import LinkageSettings
-
+def cmd_linkage(args, settings: Settings) -> int:
     linkage = LinkageSettings.from_env()
     if args.linkage_command == "produce":
         return produce(args, settings)
     if args.linkage_command == "review":
-        from producers.linkage_review import Reviewer, review
-        from apps.linker.settings import load_config
-
         config, _ = load_config(args.config or linkage.config, settings, linkage.config_store_prefix)
         if config.truth is None:
             raise UserError(f"linkage config {config.name!r} has no truth key: the simulated reviewer needs it "
@@ -94,17 +97,17 @@ def run(args, settings: Settings) -> int:
                progress=lambda line: print(line, file=sys.stderr, flush=True))
         return 0
     if args.linkage_command == "app":
-        import os
-
         if args.config:
             os.environ["MLSTREAM_LINKAGE_CONFIG"] = args.config  # the app module reads it at import
+        # Imported here, not at the top: importing apps.linker.app builds the Faust app from the
+        # environment just set, and with faust.worker and river adds 3 s of CPU to `mlstream --help` (1.3 s).
         from faust import Worker
 
         from apps.linker.app import app
 
         Worker(app, loglevel=args.loglevel).execute_from_commandline()
         return 0
-    from tools import local_services
+    # Imported here, not at the top: the batch baseline's pandas adds 0.5 s of CPU to `mlstream --help` (1.3 s).
     from tools.bench.linkage_eval import print_report, run_eval
 
     say = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
@@ -121,6 +124,12 @@ def run(args, settings: Settings) -> int:
     return 0
 
 
+def add_commands(sub) -> None:
+    add_arguments(add_command(sub, "linkage", cmd_linkage, "record linkage over live feeds: produce person records, "
+                              "run the linkage app, review pairs for its classifier, evaluate it against a batch "
+                              "baseline"))
+
+
 def csv_files(args) -> list[tuple[Path, str, str | None]]:
     if len(args.source) > len(args.csv):
         raise UserError(f"{len(args.source)} --source for {len(args.csv)} --csv: give one source per file")
@@ -134,11 +143,6 @@ def csv_files(args) -> list[tuple[Path, str, str | None]]:
 
 
 def produce(args, settings: Settings) -> int:
-    from linkage.datasets import load_csv, load_febrl
-    from mlstream.kafka.serde import registry_client
-    from producers.linkage_feed import KafkaLinkageSink, play_records
-    from apps.linker.lineage import emit_feed_lineage
-
     if args.dataset:
         records, name, description = load_febrl(args.dataset).records, args.dataset, FEBRL[args.dataset][0]
     else:

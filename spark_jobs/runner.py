@@ -1,7 +1,8 @@
-"""``mlstream spark <job>``: each Spark job run locally, its arguments, and its summary.
+"""The Spark jobs' arguments and the runner that starts one in a given session.
 
 Every job first checks what a user can fix (broker, registry, topics, schemas) and only
 then starts Spark, so those errors come in a second, not after the JVM starts.
+``mlstream spark <job>`` (``tools/commands/spark.py``) runs a job in a local session;
 ``spark_jobs/submit.py`` runs the same jobs under ``spark-submit`` on a cluster.
 """
 
@@ -12,6 +13,9 @@ import json
 import sys
 
 from mlstream.settings import Settings
+from spark_jobs import predictions, read_topic, score, splits, warm_start
+from spark_jobs.session import register_table, table_path
+from spark_jobs.topics import KINDS, prepare
 
 JOBS = {
     "read": "decode a topic into a Parquet table; undecodable values into <table>_quarantine with the reason",
@@ -20,7 +24,6 @@ JOBS = {
     "warm-start": "train a river model on a split table, register it as a build, optionally hot-deploy it",
     "score": "a Structured Streaming query scoring the records topic; metrics per batch through the metrics API",
     "sql": "run Spark SQL over the project's tables and views (registered and refreshed first)",
-    "bench": "rows per second reading and decoding a topic: Spark beside the Python consumer, in one run",
 }
 
 
@@ -28,12 +31,11 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--master", default="local[2]", help="Spark master (default: %(default)s)")
-    parser.add_argument("--driver-memory", default="1g", help="driver memory (default: %(default)s)")
+def add_arguments(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    """A subcommand per job, each with its options and --json; returns the subparsers for more."""
     sub = parser.add_subparsers(dest="job", required=True, metavar="JOB")
     jobs = {name: sub.add_parser(name, help=text, description=text) for name, text in JOBS.items()}
-    jobs["read"].add_argument("--topic", default="records", choices=["records", "labels", "predictions"],
+    jobs["read"].add_argument("--topic", default="records", choices=KINDS,
                               help="which project topic (default: %(default)s)")
     for name in ("predictions", "score"):
         jobs[name].add_argument("--trigger-seconds", type=float, default=5.0, help="micro-batch interval")
@@ -55,15 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     warm.add_argument("--deploy", action="store_true", help="hot-deploy the build to the running stream app "
                       "(MLSTREAM_APP_ID) and wait until it serves it")
     jobs["sql"].add_argument("query", help='e.g. "SELECT count(*) FROM mlstream.predictions_live"')
-    jobs["bench"].add_argument("--records", type=int, default=1_000_000, help="records in the topic")
     for parser_ in jobs.values():
         parser_.add_argument("--json", action="store_true", help="print the result as JSON")
+    return sub
 
 
 def preflight(args, settings: Settings) -> None:
     """Clear errors for what the job needs, before Spark starts."""
-    from spark_jobs.topics import prepare
-
     kinds = {"read": [args.job == "read" and args.topic], "predictions": ["predictions", "labels"],
              "splits": ["records", "labels"], "score": ["records", "labels"]}.get(args.job, [])
     for kind in kinds:
@@ -72,9 +72,6 @@ def preflight(args, settings: Settings) -> None:
 
 def register_all(spark, settings: Settings) -> list[str]:
     """Register every table folder of this database, and the stream views, in a fresh session."""
-    from spark_jobs import predictions
-    from spark_jobs.session import register_table, table_path
-
     root = table_path(settings, "x").parent
     names = [register_table(spark, settings, p.name) for p in sorted(root.iterdir())
              if p.is_dir() and any(p.iterdir())] if root.exists() else []
@@ -83,59 +80,22 @@ def register_all(spark, settings: Settings) -> list[str]:
     return names
 
 
-def run(args, settings: Settings) -> int:
-    from spark_jobs.session import spark_session
-
-    preflight(args, settings)
-
-    def start():
-        say(f"spark: starting {args.master} (first start downloads the Kafka and Avro connectors) ...")
-        return spark_session(settings, f"mlstream-{args.job}", master=args.master, driver_memory=args.driver_memory)
-
-    if args.job == "bench":
-        from tools.bench import spark as bench
-
-        result = bench.run(settings, args.records, start, say=say)
-        print(json.dumps(result, indent=2) if args.json else bench.format_result(result))
-        return 0
-    spark = start()
-    try:
-        result = run_job(spark, args, settings)
-    finally:
-        spark.stop()
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-    elif args.job == "sql":
-        print(result["text"])
-    return 0
-
-
 def run_job(spark, args, settings: Settings):
     """The job itself, given a session: shared by ``mlstream spark`` and ``spark-submit``."""
     if args.job == "read":
-        from spark_jobs import read_topic
-
         return read_topic.run(spark, settings, args.topic, say=say)
     if args.job == "predictions":
-        from spark_jobs import predictions
-
         return predictions.run(spark, settings, args.trigger_seconds, args.available_now, say=say)
     if args.job == "splits":
-        from spark_jobs import splits
-
         manifest = json.loads(open(args.manifest, encoding="utf-8").read()) if args.manifest else None
         fractions = {"train": args.train, "validation": args.validation,
                      "test": round(1 - args.train - args.validation, 6)}
         sampling = {"method": args.sampling, "ratio": args.ratio, "seed": args.seed}
         return splits.run(spark, settings, args.model, args.version, fractions, sampling, manifest, say=say)
     if args.job == "warm-start":
-        from spark_jobs import warm_start
-
         name, _, version = args.splits.partition("/")
         return warm_start.run(spark, settings, name, int(version or 1), args.model, args.spec, args.deploy, say=say)
     if args.job == "score":
-        from spark_jobs import score
-
         return score.run(spark, settings, args.trigger_seconds, args.available_now, say=say)
     if args.job == "sql":
         register_all(spark, settings)

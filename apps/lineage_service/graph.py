@@ -1,18 +1,26 @@
 """The lineage graph of the embedded lineage service, kept in SQLite: Atlas's entity model in small.
 
-``LineageGraph`` applies hook notifications (and REST entity writes) the way Atlas does:
+``LineageGraph`` applies hook notifications (and REST entity writes) by Atlas's rules:
 
 * create-or-update by ``typeName`` + ``qualifiedName``: negative guids of a message get real
-  ones, given attributes replace stored ones and the rest stay;
-* a reference to an entity nobody created yet becomes a placeholder entity (as Atlas's hook
-  consumer does), filled in when the entity itself arrives;
-* a partial update changes only the attributes it carries; a delete marks the entity
-  DELETED (a soft delete, like Atlas's default): it stays readable and in the lineage;
-* every change is kept in an audit table (the entity after the change), so history is never
-  lost.
+  ones, given attributes replace stored ones and the rest stay; an update that changes
+  nothing is not an update (no new version, no audit event), as Atlas compares first;
+* an entity must fit its type (Atlas's typedefs, ``mlstream.lineage.typesystem``); attributes
+  and fields the type does not define are dropped, as Atlas's JSON reader and type system do;
+* a reference to an entity nobody created yet becomes a placeholder (Atlas's shell entity,
+  ``isIncomplete``), filled in when the entity itself arrives; over REST it is an error;
+* a reference in a relationship attribute (``inputs``, ``build``, ``avroSchema``...) is a
+  relationship with its own guid, ends and status. Setting the attribute again replaces its
+  relationships: the ones left out become DELETED (Atlas's soft delete of the edge);
+* a delete marks the entity DELETED (a soft delete, Atlas's default) with its relationships,
+  and the entities it contains (COMPOSITION children such as a table's columns); it stays
+  readable and in the lineage, and its qualifiedName is free for a new entity (new guid);
+* every change is kept in an audit table (Atlas's EntityAuditEventV2 with the entity after
+  the change), so history is never lost.
 
-Process inputs and outputs are also kept as edges, from which :meth:`lineage` answers
-Atlas's ``/v2/lineage`` question (direction INPUT | OUTPUT | BOTH, depth in processes).
+Lineage (Atlas's ``/v2/lineage``, direction INPUT | OUTPUT | BOTH, depth in processes) follows
+the ``dataset_process_inputs`` and ``process_dataset_outputs`` relationships each process
+reports now, deleted entities included.
 
     >>> from mlstream.lineage import entities as e
     >>> from mlstream.lineage.hook import entity_create_v2
@@ -26,6 +34,8 @@ Atlas's ``/v2/lineage`` question (direction INPUT | OUTPUT | BOTH, depth in proc
     >>> lineage = graph.lineage(out["guid"], "INPUT", 3)
     >>> sorted(h["attributes"]["qualifiedName"] for h in lineage["guidEntityMap"].values())
     ['app@primary', 'in@primary', 'out@primary']
+    >>> [r["typeName"] for r in graph.relationships_of(out["guid"])]
+    ['process_dataset_outputs']
 """
 
 from __future__ import annotations
@@ -35,79 +45,132 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from mlstream.lineage.typesystem import TypeSystem
+from apps.lineage_service.errors import AtlasError, BadRequest, EntityNotFound
+from mlstream.lineage.typesystem import ENTITY_FIELDS, RelationshipEnd, TypeDefError, TypeSystem
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     guid TEXT PRIMARY KEY, type_name TEXT NOT NULL, qualified_name TEXT NOT NULL, status TEXT NOT NULL,
-    attributes TEXT NOT NULL, relationship_attributes TEXT NOT NULL, placeholder INTEGER NOT NULL,
+    attributes TEXT NOT NULL, labels TEXT NOT NULL, placeholder INTEGER NOT NULL,
     create_time INTEGER NOT NULL, update_time INTEGER NOT NULL, created_by TEXT, updated_by TEXT,
-    version INTEGER NOT NULL, UNIQUE (type_name, qualified_name));
+    version INTEGER NOT NULL);
+-- Atlas: a qualifiedName is unique among the type's entities that are not deleted (a soft delete frees it).
+CREATE UNIQUE INDEX IF NOT EXISTS entities_unique ON entities (type_name, qualified_name) WHERE status != 'DELETED';
+CREATE INDEX IF NOT EXISTS entities_name ON entities (qualified_name);
+CREATE TABLE IF NOT EXISTS relationships (
+    guid TEXT PRIMARY KEY, type_name TEXT NOT NULL, end1 TEXT NOT NULL, end2 TEXT NOT NULL, status TEXT NOT NULL,
+    superseded INTEGER NOT NULL, create_time INTEGER NOT NULL, update_time INTEGER NOT NULL,
+    created_by TEXT, updated_by TEXT, version INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS relationships_end1 ON relationships (end1, type_name);
+CREATE INDEX IF NOT EXISTS relationships_end2 ON relationships (end2, type_name);
+CREATE TABLE IF NOT EXISTS classifications (
+    entity_guid TEXT NOT NULL, type_name TEXT NOT NULL, attributes TEXT NOT NULL, propagate INTEGER NOT NULL,
+    remove_propagations INTEGER NOT NULL, validity_periods TEXT NOT NULL, PRIMARY KEY (entity_guid, type_name));
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, guid TEXT NOT NULL, version INTEGER NOT NULL, time INTEGER NOT NULL,
-    user TEXT, action TEXT NOT NULL, entity TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS edges (
-    process TEXT NOT NULL, dataset TEXT NOT NULL, direction TEXT NOT NULL, since INTEGER NOT NULL,
-    PRIMARY KEY (process, dataset, direction));
+    user TEXT, action TEXT NOT NULL, details TEXT NOT NULL, entity TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_guid ON audit (guid);
 CREATE TABLE IF NOT EXISTS typedefs (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS consumed (topic TEXT PRIMARY KEY, next_offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, reason TEXT NOT NULL,
     notification TEXT NOT NULL);
 """
 
-INPUTS, OUTPUTS = "inputs", "outputs"
+ACTIVE, DELETED = "ACTIVE", "DELETED"
+INPUTS, OUTPUTS = "dataset_process_inputs", "process_dataset_outputs"  # end1: the Process, end2: the DataSet
+TERM_ASSIGNMENT = "AtlasGlossarySemanticAssignment"                     # end1: the term, end2: the entity
+HEADER_ATTRIBUTES = ("qualifiedName", "name", "owner", "description")
+_AUDIT_PREFIX = {"ENTITY_CREATE": "Created: ", "ENTITY_UPDATE": "Updated: ", "ENTITY_DELETE": "Deleted: ",
+                 "CLASSIFICATION_ADD": "Added classification: ", "CLASSIFICATION_UPDATE": "Updated classification: ",
+                 "CLASSIFICATION_DELETE": "Deleted classification: ", "TERM_ADD": "Added term: ",
+                 "TERM_DELETE": "Deleted term: ", "LABEL_ADD": "Added labels: ", "LABEL_DELETE": "Deleted labels: "}
+#: Attribute types the update-one-attribute call takes (AtlasEntityStoreV2.updateEntityAttributeByGuid:
+#: primitives and object ids only).
+_PRIMITIVES = frozenset({"boolean", "byte", "short", "int", "long", "float", "double", "biginteger", "bigdecimal",
+                         "string", "date"})
 
 
-class EntityNotFound(LookupError):
-    pass
+def open_database(path: str) -> sqlite3.Connection:
+    """The SQLite connection for ``path``; a file of an older schema is moved aside, not misread.
+
+    The graph is rebuilt from the hook topic: the consumer's stored offsets go with the old file.
+    """
+    if path != ":memory:" and Path(path).exists():
+        old = sqlite3.connect(path)
+        try:
+            version = old.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = old.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        finally:
+            old.close()
+        if has_tables and version != SCHEMA_VERSION:
+            for suffix in ("", "-wal", "-shm"):
+                if Path(path + suffix).exists():
+                    Path(path + suffix).rename(f"{path}.schema{version}{suffix}")
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(SCHEMA)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return db
 
 
 class LineageGraph:
-    """Entities, their history and process edges in one SQLite file; safe to share between threads."""
+    """Entities, relationships, classifications and their history in one SQLite file; safe to share between threads."""
 
     def __init__(self, path: str, types: TypeSystem | None = None) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path)
         self._lock = threading.RLock()
         self.types = types or TypeSystem.load()
         for (body,) in self._db.execute("SELECT body FROM typedefs ORDER BY id"):
             self.types.add_typedefs(json.loads(body), source="lineage database")
+        self._ends: dict[str, dict[str, list[RelationshipEnd]]] = {}
 
-    # ----- writes -----------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            yield
+
+    # ----- hook notifications -----------------------------------------------------------
 
     def apply(self, notification: Mapping[str, Any], *, consumed: tuple[str, int] | None = None) -> dict:
         """Apply one hook notification; with ``consumed`` (topic, next offset), record it in the same transaction.
 
         A notification that cannot be applied (a partial update of an unknown entity, an
-        unknown type) is kept in the ``rejected`` table with the reason, not dropped.
+        entity that does not fit its type) is kept in the ``rejected`` table with the reason,
+        not dropped; nothing of it is applied.
         """
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._lock:
             try:
-                result = self._apply(notification)
-            except (EntityNotFound, ValueError, KeyError, TypeError) as err:
-                self._db.execute("INSERT INTO rejected (time, reason, notification) VALUES (?, ?, ?)",
-                                 (_now(), f"{type(err).__name__}: {err}", json.dumps(notification)))
-                result = {"rejected": str(err)}
-            if consumed is not None:
-                self._db.execute("INSERT INTO consumed VALUES (?, ?) ON CONFLICT(topic) DO UPDATE "
-                                 "SET next_offset = excluded.next_offset", consumed)
-            return result
+                with self._transaction():
+                    result = self._apply(notification)
+                    self._consumed(consumed)
+                    return result
+            except (AtlasError, ValueError, KeyError, TypeError) as err:
+                reason = err.message if isinstance(err, AtlasError) else f"{type(err).__name__}: {err}"
+                self._reject(reason, notification, consumed)
+                return {"rejected": reason}
 
     def reject(self, reason: str, raw: str, *, consumed: tuple[str, int] | None = None) -> None:
         """Keep a value that is not a usable notification (undecodable, a lost chunk), with the reason."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        self._reject(reason, raw, consumed)
+
+    def _reject(self, reason: str, notification: Any, consumed: tuple[str, int] | None) -> None:
+        with self._transaction():
             self._db.execute("INSERT INTO rejected (time, reason, notification) VALUES (?, ?, ?)",
-                             (_now(), reason, json.dumps(raw)))
-            if consumed is not None:
-                self._db.execute("INSERT INTO consumed VALUES (?, ?) ON CONFLICT(topic) DO UPDATE "
-                                 "SET next_offset = excluded.next_offset", consumed)
+                             (_now(), reason, json.dumps(notification)))
+            self._consumed(consumed)
+
+    def _consumed(self, consumed: tuple[str, int] | None) -> None:
+        if consumed is not None:
+            self._db.execute("INSERT INTO consumed VALUES (?, ?) ON CONFLICT(topic) DO UPDATE "
+                             "SET next_offset = excluded.next_offset", consumed)
 
     def _apply(self, note: Mapping[str, Any]) -> dict:
         user = note.get("user")
@@ -116,209 +179,552 @@ class LineageGraph:
             return self._create_or_update(note["entities"], user)
         if kind == "ENTITY_PARTIAL_UPDATE_V2":
             entity_id = note["entityId"]
-            return self._partial_update(entity_id["typeName"], entity_id["uniqueAttributes"]["qualifiedName"],
-                                        note["entity"]["entity"], user)
+            row = self._unique_row(entity_id["typeName"], entity_id["uniqueAttributes"]["qualifiedName"])
+            return self._partial_update(row, note["entity"]["entity"], user)
         if kind == "ENTITY_DELETE_V2":
-            deleted = [self._delete(e["typeName"], e["uniqueAttributes"]["qualifiedName"], user)
-                       for e in note["entities"]]
+            deleted = [header for e in note["entities"] for header in
+                       self._delete(self._unique_row(e["typeName"], e["uniqueAttributes"]["qualifiedName"]), user)]
             return {"mutatedEntities": {"DELETE": deleted}}
-        raise ValueError(f"notification type {kind!r} is not supported")
+        raise BadRequest("BAD_REQUEST", f"notification type {kind!r} is not supported")
+
+    # ----- entity writes (REST) ---------------------------------------------------------
 
     def create_entities(self, body: Mapping[str, Any], user: str | None = None) -> dict:
-        """``POST /v2/entity/bulk``: create or update, all or nothing; raises EntityNotFound for a dangling reference."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        """``POST /v2/entity/bulk``: create or update, all or nothing; a dangling reference is an error."""
+        with self._transaction():
             return self._create_or_update(body, user, placeholders=False)
 
     def partial_update(self, type_name: str, qualified_name: str, entity: Mapping[str, Any],
                        user: str | None = None) -> dict:
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            return self._partial_update(type_name, qualified_name, entity, user)
+        """``PUT /v2/entity/uniqueAttribute/type/{type}``: change only what ``entity`` carries."""
+        with self._transaction():
+            return self._partial_update(self._unique_row(type_name, qualified_name), entity, user)
+
+    def update_attribute(self, guid: str, name: str, value: Any, user: str | None = None) -> dict:
+        """``PUT /v2/entity/guid/{guid}?name=``: set one primitive or object-id attribute, as Atlas allows."""
+        with self._transaction():
+            row = self._guid_row(guid)
+            attribute = self.types.attribute_defs(row["type_name"]).get(name)
+            ends = self._relationship_ends(row["type_name"]).get(name)
+            if attribute is None and ends is None:
+                raise BadRequest("UNKNOWN_ATTRIBUTE", name, row["type_name"])
+            type_name = attribute["typeName"] if attribute else \
+                ends[0].other_type if ends[0].cardinality == "SINGLE" else f"array<{ends[0].other_type}>"
+            if type_name in _PRIMITIVES:
+                update = {"attributes": {name: value}}
+            elif type_name in self.types.entity_defs:
+                update = {"relationshipAttributes" if ends else "attributes":
+                          {name: {"guid": value} if isinstance(value, str) else value}}
+            else:
+                raise BadRequest("ATTRIBUTE_UPDATE_NOT_SUPPORTED", name, type_name)
+            return self._partial_update(row, {"typeName": row["type_name"], **update}, user)
 
     def delete(self, type_name: str, qualified_name: str, user: str | None = None) -> dict:
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            return {"mutatedEntities": {"DELETE": [self._delete(type_name, qualified_name, user)]}}
+        """``DELETE /v2/entity/uniqueAttribute/type/{type}``: a soft delete."""
+        with self._transaction():
+            return {"mutatedEntities": {"DELETE": self._delete(self._unique_row(type_name, qualified_name), user)}}
+
+    def delete_guids(self, guids: Iterable[str], user: str | None = None) -> dict:
+        """``DELETE /v2/entity/guid/{guid}`` and ``/v2/entity/bulk?guid=``: soft deletes; an unknown guid is skipped, as Atlas does."""
+        with self._transaction():
+            deleted = [header for guid in guids if (row := self._row_by_guid(guid)) is not None
+                       for header in self._delete(row, user)]
+        return {"mutatedEntities": {"DELETE": deleted}} if deleted else {}
 
     def _create_or_update(self, body: Mapping[str, Any], user: str | None, *, placeholders: bool = True) -> dict:
-        entities = list(body.get("entities") or []) + list((body.get("referredEntities") or {}).values())
+        given = [*(body.get("entities") or []), *(body.get("referredEntities") or {}).values()]
+        entities = [self._readable(entity) for entity in given]
+        problems = self.types.validate_entities(entities)
+        if problems:
+            raise BadRequest("INSTANCE_CRUD_INVALID_PARAMS", "; ".join(problems))
         assigned: dict[str, str] = {}
+        names: dict[str, tuple[str, str]] = {}  # guid -> (type, qualifiedName) of this message's entities
+        items = []
         for entity in entities:
-            self._check_type(entity["typeName"])
-            row = self._row(entity["typeName"], entity["attributes"]["qualifiedName"])
-            assigned[entity["guid"]] = row["guid"] if row else str(uuid.uuid4())
-        mutated: dict[str, list] = {"CREATE": [], "UPDATE": []}
-        for entity in entities:
-            guid = assigned[entity["guid"]]
-            attributes = {k: self._resolve(v, assigned, user, placeholders) for k, v in entity["attributes"].items()}
-            relationships = {k: self._resolve(v, assigned, user, placeholders)
-                             for k, v in (entity.get("relationshipAttributes") or {}).items()}
-            created = self._upsert(guid, entity["typeName"], attributes, relationships, user)
-            mutated["CREATE" if created else "UPDATE"].append(self.header(guid))
+            key = (entity["typeName"], entity["attributes"]["qualifiedName"])
+            row = self._current_row(*key)
+            guid = row["guid"] if row else next((g for g, k in names.items() if k == key), str(uuid.uuid4()))
+            if entity.get("guid"):
+                assigned[entity["guid"]] = guid
+            names[guid] = key
+            items.append((guid, entity))
+        changes = self._write(items, _Resolver(self, assigned, names, user, placeholders), user)
+        mutated: dict[str, list] = {}
+        for guid, change in changes.items():
+            if change:
+                mutated.setdefault(change, []).append(self.header(guid))
         guid_assignments = {given: real for given, real in assigned.items() if given.startswith("-")}
-        return {"mutatedEntities": {k: v for k, v in mutated.items() if v}, "guidAssignments": guid_assignments}
+        return {"mutatedEntities": mutated, "guidAssignments": guid_assignments}
 
-    def _resolve(self, value: Any, assigned: dict[str, str], user: str | None, placeholders: bool) -> Any:
-        """Object ids in attribute values -> ids with the real guid (creating placeholders if allowed)."""
-        if isinstance(value, list):
-            return [self._resolve(v, assigned, user, placeholders) for v in value]
-        if not (isinstance(value, Mapping) and "typeName" in value and ("guid" in value or "uniqueAttributes" in value)):
-            return value
-        guid = value.get("guid")
-        if guid in assigned:
-            guid = assigned[guid]
-        elif guid is None or guid.startswith("-") or self._row_by_guid(guid) is None:
-            qualified_name = (value.get("uniqueAttributes") or {}).get("qualifiedName")
-            row = self._row(value["typeName"], qualified_name) if qualified_name else None
-            if row is not None:
-                guid = row["guid"]
-            elif placeholders and qualified_name:
-                self._check_type(value["typeName"])
-                guid = str(uuid.uuid4())
-                self._insert(guid, value["typeName"], {"qualifiedName": qualified_name}, {}, user, placeholder=True)
-            else:
-                raise EntityNotFound(f"referenced entity {value['typeName']} {qualified_name or guid} does not exist")
-        # The entity may be one of this message's, not stored yet: its reference carries the name.
-        qualified_name = (value.get("uniqueAttributes") or {}).get("qualifiedName") \
-            or self._row_by_guid(guid)["qualified_name"]
-        reference = {"guid": guid, "typeName": value["typeName"], "uniqueAttributes": {"qualifiedName": qualified_name}}
-        if "relationshipType" in value:
-            reference["relationshipType"] = value["relationshipType"]
-        return reference
+    def _partial_update(self, row: sqlite3.Row, entity: Mapping[str, Any], user: str | None) -> dict:
+        entity = self._readable({**entity, "typeName": row["type_name"]})
+        problems = self.types.validate_entity(entity, partial=True)
+        if problems:
+            raise BadRequest("INSTANCE_CRUD_INVALID_PARAMS", "; ".join(problems))
+        changes = self._write([(row["guid"], entity)], _Resolver(self, {}, {}, user, True), user)
+        return {"mutatedEntities": {"PARTIAL_UPDATE": [self.header(row["guid"])]}} if changes[row["guid"]] else {}
 
-    def _upsert(self, guid: str, type_name: str, attributes: dict, relationships: dict, user: str | None) -> bool:
-        row = self._row_by_guid(guid)
-        if row is None:
-            self._insert(guid, type_name, attributes, relationships, user, placeholder=False)
-            self._update_edges(guid, type_name, attributes, relationships)
-            return True
-        merged_attributes = {**json.loads(row["attributes"]), **attributes}
-        merged_relationships = {**json.loads(row["relationship_attributes"]), **relationships}
-        self._db.execute(
-            "UPDATE entities SET attributes = ?, relationship_attributes = ?, status = 'ACTIVE', placeholder = 0, "
-            "update_time = ?, updated_by = ?, version = version + 1 WHERE guid = ?",
-            (json.dumps(merged_attributes), json.dumps(merged_relationships), _now(), user, guid))
-        self._update_edges(guid, type_name, attributes, relationships)
-        self._audit(guid, "ENTITY_UPDATE", user)
-        return bool(row["placeholder"])
+    def _readable(self, entity: Mapping[str, Any]) -> dict:
+        """The entity as Atlas reads it: fields and attributes its type does not define are dropped."""
+        if not isinstance(entity, Mapping) or not isinstance(entity.get("typeName"), str):
+            raise BadRequest("INSTANCE_CRUD_INVALID_PARAMS", f"an entity needs a typeName: {entity!r:.200}")
+        type_name = entity["typeName"]
+        if type_name not in self.types.entity_defs:
+            raise BadRequest("TYPE_NAME_INVALID", "ENTITY", type_name)
+        readable = {k: v for k, v in entity.items() if k in ENTITY_FIELDS and v is not None}
+        defs, ends = self.types.attribute_defs(type_name), self._relationship_ends(type_name)
+        readable["attributes"] = {k: v for k, v in (entity.get("attributes") or {}).items()
+                                  if k in defs or k in ends}
+        readable["relationshipAttributes"] = {k: v for k, v in (entity.get("relationshipAttributes") or {}).items()
+                                              if k in ends}
+        return readable
 
-    def _insert(self, guid: str, type_name: str, attributes: dict, relationships: dict, user: str | None,
-                *, placeholder: bool) -> None:
-        now = _now()
-        self._db.execute("INSERT INTO entities VALUES (?, ?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, 1)",
-                         (guid, type_name, attributes["qualifiedName"], json.dumps(attributes),
-                          json.dumps(relationships), int(placeholder), now, now, user, user))
-        self._audit(guid, "ENTITY_CREATE", user)
+    def _write(self, items: list[tuple[str, dict]], resolve: "_Resolver", user: str | None) -> dict[str, str | None]:
+        """Create or update entities (guid, entity): guid -> 'CREATE', 'UPDATE' or None when nothing changed.
 
-    def _update_edges(self, guid: str, type_name: str, attributes: dict, relationships: dict) -> None:
-        if not self.types.is_subtype(type_name, "Process"):
-            return
-        for name, direction in ((INPUTS, "INPUT"), (OUTPUTS, "OUTPUT")):
-            references = relationships.get(name, attributes.get(name))
-            if references is None:
+        Rows first, then relationships (they may point at any entity of the write), then the audit
+        (each event holds the entity with its relationships).
+        """
+        planned = []
+        for guid, entity in items:
+            ends = self._relationship_ends(entity["typeName"])
+            attributes, relationships = {}, dict(entity.get("relationshipAttributes") or {})
+            for name, value in entity["attributes"].items():
+                # A relationship end given as an attribute (Process.inputs) is a relationship, as in Atlas.
+                if name in ends and (value is None or value == [] or _is_reference(value)):
+                    relationships.setdefault(name, value)
+                else:
+                    attributes[name] = resolve(value)
+            row = self._row_by_guid(guid)
+            if row is None:
+                now = _now()
+                self._db.execute("INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 1)",
+                                 (guid, entity["typeName"], attributes["qualifiedName"], ACTIVE,
+                                  json.dumps(attributes), json.dumps(sorted(set(entity.get("labels") or []))),
+                                  now, now, user, user))
+            planned.append((guid, entity, relationships, row, attributes))
+        changes: dict[str, str | None] = {}
+        for guid, entity, relationships, row, attributes in planned:
+            changed = False
+            for name, value in relationships.items():
+                changed |= self._set_relationships(guid, entity["typeName"], name, value, resolve, user)
+            changed |= self._upsert_classifications(guid, entity.get("classifications") or [])
+            if row is None:
+                changes[guid] = "CREATE"
                 continue
-            # Replace the edges the process reports now; audit rows keep the earlier ones.
-            self._db.execute("DELETE FROM edges WHERE process = ? AND direction = ?", (guid, direction))
-            self._db.executemany("INSERT OR IGNORE INTO edges VALUES (?, ?, ?, ?)",
-                                 [(guid, r["guid"], direction, _now()) for r in references])
+            stored, labels = json.loads(row["attributes"]), json.loads(row["labels"])
+            merged = {**stored, **attributes}
+            new_labels = sorted(set(labels) | set(entity.get("labels") or []))
+            if changed or merged != stored or new_labels != labels or row["placeholder"]:
+                self._db.execute("UPDATE entities SET attributes = ?, labels = ?, placeholder = 0, update_time = ?, "
+                                 "updated_by = ?, version = version + 1 WHERE guid = ?",
+                                 (json.dumps(merged), json.dumps(new_labels), _now(), user, guid))
+                changes[guid] = "CREATE" if row["placeholder"] else "UPDATE"
+            else:
+                changes[guid] = None
+        for guid, change in changes.items():
+            if change:
+                self._audit(guid, "ENTITY_CREATE" if change == "CREATE" else "ENTITY_UPDATE", user)
+        return changes
 
-    def _partial_update(self, type_name: str, qualified_name: str, entity: Mapping[str, Any], user) -> dict:
-        row = self._row(type_name, qualified_name)
+    def _insert_placeholder(self, type_name: str, qualified_name: str, user: str | None) -> str:
+        guid, now = str(uuid.uuid4()), _now()
+        self._db.execute("INSERT INTO entities VALUES (?, ?, ?, ?, ?, '[]', 1, ?, ?, ?, ?, 1)",
+                         (guid, type_name, qualified_name, ACTIVE, json.dumps({"qualifiedName": qualified_name}),
+                          now, now, user, user))
+        self._audit(guid, "ENTITY_CREATE", user)
+        return guid
+
+    def _delete(self, row: sqlite3.Row, user: str | None) -> list[dict]:
+        """Soft-delete an entity, its relationships and the entities it contains; their headers."""
+        if row["status"] == DELETED:
+            return []
+        guid, now = row["guid"], _now()
+        self._db.execute("UPDATE entities SET status = ?, update_time = ?, updated_by = ?, version = version + 1 "
+                         "WHERE guid = ?", (DELETED, now, user, guid))
+        children = []
+        for relationship in self._current_relationships(guid):
+            if relationship["status"] == ACTIVE:
+                self._end_relationship(relationship["guid"], user, superseded=False)
+            definition = self.types.relationship_defs.get(relationship["type_name"], {})
+            own_end = "endDef1" if relationship["end1"] == guid else "endDef2"
+            if definition.get("relationshipCategory") == "COMPOSITION" and definition[own_end].get("isContainer"):
+                children.append(relationship["end2"] if own_end == "endDef1" else relationship["end1"])
+        self._audit(guid, "ENTITY_DELETE", user)
+        deleted = [self.header(guid)]
+        for child in children:
+            deleted += self._delete(self._row_by_guid(child), user)
+        return deleted
+
+    # ----- relationships ----------------------------------------------------------------
+
+    def _relationship_ends(self, type_name: str) -> dict[str, list[RelationshipEnd]]:
+        if type_name not in self._ends:
+            self._ends[type_name] = self.types.relationship_ends(type_name)
+        return self._ends[type_name]
+
+    def _set_relationships(self, guid: str, type_name: str, name: str, value: Any, resolve: "_Resolver",
+                           user: str | None) -> bool:
+        """Make relationship attribute ``name`` hold exactly ``value``; True if that changed anything."""
+        ends = self._relationship_ends(type_name)[name]
+        wanted: dict[tuple[str, str], RelationshipEnd] = {}
+        for reference in value if isinstance(value, list) else ([] if value is None else [value]):
+            other = resolve.guid(reference)
+            end = self._end_for(ends, reference, resolve.type_of(other), name)
+            wanted[(end.relationship, other)] = end
+        current = {}
+        for end in ends:
+            own, other_end = ("end1", "end2") if end.end == 1 else ("end2", "end1")
+            for rel in self._db.execute(f"SELECT guid, {other_end} AS other FROM relationships WHERE {own} = ? "
+                                        "AND type_name = ? AND superseded = 0", (guid, end.relationship)):
+                current[(end.relationship, rel["other"])] = rel["guid"]
+        for key in current.keys() - wanted.keys():
+            self._end_relationship(current[key], user, superseded=True)
+        for relationship, other in wanted.keys() - current.keys():
+            end = wanted[(relationship, other)]
+            ends_in_order = (guid, other) if end.end == 1 else (other, guid)
+            now = _now()
+            self._db.execute("INSERT INTO relationships VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 1)",
+                             (str(uuid.uuid4()), relationship, *ends_in_order, ACTIVE, now, now, user, user))
+        return current.keys() != wanted.keys()
+
+    def _end_for(self, ends: list[RelationshipEnd], reference: Mapping[str, Any], other_type: str,
+                 name: str) -> RelationshipEnd:
+        wanted_type = reference.get("relationshipType")
+        for end in ends:
+            if wanted_type in (None, end.relationship) and self.types.is_subtype(other_type, end.other_type):
+                return end
+        raise BadRequest("INSTANCE_CRUD_INVALID_PARAMS", f"{name}: no relationship {wanted_type or ''} links "
+                         f"to a {other_type} (expected {', '.join(sorted({e.other_type for e in ends}))})")
+
+    def _end_relationship(self, guid: str, user: str | None, *, superseded: bool) -> None:
+        self._db.execute("UPDATE relationships SET status = ?, superseded = superseded OR ?, update_time = ?, "
+                         "updated_by = ?, version = version + 1 WHERE guid = ?",
+                         (DELETED, int(superseded), _now(), user, guid))
+
+    def _current_relationships(self, guid: str) -> list[sqlite3.Row]:
+        """The relationships ``guid`` is an end of now (ACTIVE, or DELETED with an end); not the replaced ones."""
+        return self._db.execute("SELECT * FROM relationships WHERE (end1 = ? OR end2 = ?) AND superseded = 0 "
+                                "ORDER BY create_time, guid", (guid, guid)).fetchall()
+
+    def relationships_of(self, guid: str) -> list[dict]:
+        """Every relationship ``guid`` ever was an end of, replaced ones included (AtlasRelationship)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM relationships WHERE end1 = ? OR end2 = ? ORDER BY create_time, "
+                                    "guid", (guid, guid)).fetchall()
+            return [self._relationship_json(row) for row in rows]
+
+    def relationship(self, guid: str) -> dict:
+        """``GET /v2/relationship/guid/{guid}``: AtlasRelationshipWithExtInfo (its two ends' headers as referredEntities)."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM relationships WHERE guid = ?", (guid,)).fetchone()
+            if row is None:
+                raise EntityNotFound("RELATIONSHIP_GUID_NOT_FOUND", guid)
+            return {"relationship": self._relationship_json(row),
+                    "referredEntities": {g: self.header(g) for g in (row["end1"], row["end2"])}}
+
+    def _relationship_json(self, row: sqlite3.Row) -> dict:
+        definition = self.types.relationship_defs.get(row["type_name"], {})
+        return {"typeName": row["type_name"], "guid": row["guid"], "status": row["status"],
+                "end1": self._object_id(row["end1"]), "end2": self._object_id(row["end2"]),
+                "label": self._relationship_label(row["type_name"]),
+                "propagateTags": definition.get("propagateTags", "NONE"), "attributes": {},
+                "createdBy": row["created_by"], "updatedBy": row["updated_by"], "createTime": row["create_time"],
+                "updateTime": row["update_time"], "version": row["version"], "provenanceType": 0,
+                "propagatedClassifications": [], "blockedPropagatedClassifications": []}
+
+    def _relationship_label(self, type_name: str) -> str:
+        # AtlasRelationshipType: the def's relationshipLabel; an end that is also a (legacy) attribute of
+        # its type keeps that attribute's edge label "__<type>.<attribute>"; otherwise "r:<name>".
+        definition = self.types.relationship_defs.get(type_name, {})
+        if definition.get("relationshipLabel"):
+            return definition["relationshipLabel"]
+        for end in (definition.get("endDef1"), definition.get("endDef2")):
+            if end and end["name"] in {a["name"] for a in
+                                       self.types.entity_defs.get(end["type"], {}).get("attributeDefs") or []}:
+                return f"__{end['type']}.{end['name']}"
+        return f"r:{type_name}"
+
+    # ----- classifications and labels ---------------------------------------------------
+
+    def _upsert_classifications(self, guid: str, classifications: Iterable[Mapping[str, Any]]) -> bool:
+        changed = False
+        for classification in classifications:
+            name = classification.get("typeName")
+            if name not in self.types.classification_defs:
+                raise EntityNotFound("CLASSIFICATION_NOT_FOUND", name)
+            values = (json.dumps(classification.get("attributes") or {}), int(classification.get("propagate", True)
+                      is not False), int(bool(classification.get("removePropagationsOnEntityDelete"))),
+                      json.dumps(classification.get("validityPeriods") or []))
+            stored = self._db.execute("SELECT attributes, propagate, remove_propagations, validity_periods FROM "
+                                      "classifications WHERE entity_guid = ? AND type_name = ?", (guid, name)).fetchone()
+            if stored is None or tuple(stored) != values:
+                self._db.execute("INSERT OR REPLACE INTO classifications VALUES (?, ?, ?, ?, ?, ?)",
+                                 (guid, name, *values))
+                changed = True
+        return changed
+
+    def add_classifications(self, guid: str, classifications: list[Mapping[str, Any]], user: str | None = None) -> None:
+        """``POST /v2/entity/guid/{guid}/classifications``; one already there is an error, as in Atlas."""
+        with self._transaction():
+            self._guid_row(guid)
+            for classification in classifications:
+                name = classification.get("typeName")
+                if self._db.execute("SELECT 1 FROM classifications WHERE entity_guid = ? AND type_name = ?",
+                                    (guid, name)).fetchone():
+                    raise BadRequest("CLASSIFICATION_ALREADY_ASSOCIATED", guid, name)
+                self._upsert_classifications(guid, [classification])
+                self._audit(guid, "CLASSIFICATION_ADD", user, detail=self._classification_json(guid, name))
+
+    def update_classifications(self, guid: str, classifications: list[Mapping[str, Any]],
+                               user: str | None = None) -> None:
+        """``PUT /v2/entity/guid/{guid}/classifications``: change classifications the entity has."""
+        with self._transaction():
+            self._guid_row(guid)
+            for classification in classifications:
+                name = classification.get("typeName")
+                if not self._db.execute("SELECT 1 FROM classifications WHERE entity_guid = ? AND type_name = ?",
+                                        (guid, name)).fetchone():
+                    raise EntityNotFound("CLASSIFICATION_NOT_FOUND", name)
+                self._upsert_classifications(guid, [classification])
+                self._audit(guid, "CLASSIFICATION_UPDATE", user, detail=self._classification_json(guid, name))
+
+    def delete_classification(self, guid: str, name: str, user: str | None = None) -> None:
+        """``DELETE /v2/entity/guid/{guid}/classification/{name}``."""
+        with self._transaction():
+            self._guid_row(guid)
+            if not self._db.execute("DELETE FROM classifications WHERE entity_guid = ? AND type_name = ?",
+                                    (guid, name)).rowcount:
+                raise EntityNotFound("CLASSIFICATION_NOT_FOUND", name)
+            self._audit(guid, "CLASSIFICATION_DELETE", user, detail=name)
+
+    def classifications(self, guid: str) -> list[dict]:
+        """``GET /v2/entity/guid/{guid}/classifications`` (the list of an AtlasClassifications)."""
+        with self._lock:
+            self._guid_row(guid)
+            return [self._classification_json(guid, name) for (name,) in self._db.execute(
+                "SELECT type_name FROM classifications WHERE entity_guid = ? ORDER BY type_name", (guid,))]
+
+    def _classification_json(self, guid: str, name: str) -> dict:
+        row = self._db.execute("SELECT * FROM classifications WHERE entity_guid = ? AND type_name = ?",
+                               (guid, name)).fetchone()
         if row is None:
-            raise EntityNotFound(f"{type_name} {qualified_name} does not exist: nothing to update")
-        attributes = {k: self._resolve(v, {}, user, True) for k, v in (entity.get("attributes") or {}).items()}
-        relationships = {k: self._resolve(v, {}, user, True)
-                         for k, v in (entity.get("relationshipAttributes") or {}).items()}
-        self._upsert(row["guid"], type_name, attributes, relationships, user)
-        return {"mutatedEntities": {"PARTIAL_UPDATE": [self.header(row["guid"])]}}
+            raise EntityNotFound("CLASSIFICATION_NOT_FOUND", name)
+        return {"typeName": name, "attributes": json.loads(row["attributes"]), "entityGuid": guid,
+                "entityStatus": self._row_by_guid(guid)["status"], "propagate": bool(row["propagate"]),
+                "removePropagationsOnEntityDelete": bool(row["remove_propagations"]),
+                "validityPeriods": json.loads(row["validity_periods"])}
 
-    def _delete(self, type_name: str, qualified_name: str, user: str | None) -> dict:
-        row = self._row(type_name, qualified_name)
-        if row is None:
-            raise EntityNotFound(f"{type_name} {qualified_name} does not exist: nothing to delete")
-        self._db.execute("UPDATE entities SET status = 'DELETED', update_time = ?, updated_by = ?, "
-                         "version = version + 1 WHERE guid = ?", (_now(), user, row["guid"]))
-        self._audit(row["guid"], "ENTITY_DELETE", user)
-        return self.header(row["guid"])
+    def change_labels(self, guid: str, labels: Iterable[str], how: str, user: str | None = None) -> None:
+        """``/v2/entity/guid/{guid}/labels``: ``how`` is "set" (POST), "add" (PUT) or "remove" (DELETE)."""
+        with self._transaction():
+            row = self._guid_row(guid)
+            before, given = set(json.loads(row["labels"])), set(labels)
+            after = {"set": given, "add": before | given, "remove": before - given}[how]
+            if after == before:
+                return
+            self._db.execute("UPDATE entities SET labels = ?, update_time = ?, updated_by = ?, version = version + 1 "
+                             "WHERE guid = ?", (json.dumps(sorted(after)), _now(), user, guid))
+            if after - before:
+                self._audit(guid, "LABEL_ADD", user, detail=",".join(sorted(after - before)))
+            if before - after:
+                self._audit(guid, "LABEL_DELETE", user, detail=",".join(sorted(before - after)))
 
-    def _audit(self, guid: str, action: str, user: str | None) -> None:
-        entity = self.entity(guid)["entity"]
-        self._db.execute("INSERT INTO audit (guid, version, time, user, action, entity) VALUES (?, ?, ?, ?, ?, ?)",
-                         (guid, entity["version"], _now(), user, action, json.dumps(entity)))
+    # ----- glossary terms on entities (AtlasGlossarySemanticAssignment) ---------------------
+
+    def assign_term(self, term_guid: str, entity_guids: Iterable[str], user: str | None = None) -> None:
+        """``POST /v2/glossary/terms/{guid}/assignedEntities``: the term's meaning on each entity."""
+        with self._transaction():
+            term = self._guid_row(term_guid)
+            for guid in entity_guids:
+                self._guid_row(guid)
+                if self._db.execute("SELECT 1 FROM relationships WHERE type_name = ? AND end1 = ? AND end2 = ? "
+                                    "AND superseded = 0", (TERM_ASSIGNMENT, term_guid, guid)).fetchone():
+                    continue
+                now = _now()
+                self._db.execute("INSERT INTO relationships VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 1)",
+                                 (str(uuid.uuid4()), TERM_ASSIGNMENT, term_guid, guid, ACTIVE, now, now, user, user))
+                self._audit(guid, "TERM_ADD", user, detail=term["qualified_name"])
+
+    def unassign_term(self, term_guid: str, entity_guids: Iterable[str], user: str | None = None) -> None:
+        """``PUT /v2/glossary/terms/{guid}/assignedEntities``: the assignments end (DELETED)."""
+        with self._transaction():
+            term = self._guid_row(term_guid)
+            for guid in entity_guids:
+                for (rel,) in self._db.execute("SELECT guid FROM relationships WHERE type_name = ? AND end1 = ? AND "
+                                               "end2 = ? AND superseded = 0", (TERM_ASSIGNMENT, term_guid, guid)):
+                    self._end_relationship(rel, user, superseded=True)
+                    self._audit(guid, "TERM_DELETE", user, detail=term["qualified_name"])
+
+    # ----- typedefs ---------------------------------------------------------------------
 
     def add_typedefs(self, body: Mapping[str, Any]) -> dict:
-        """``POST /v2/types/typedefs``; raises TypeDefError if a name exists (Atlas answers 409)."""
-        with self._lock, self._db:
-            self.types.add_typedefs(body, source="POST /v2/types/typedefs")
+        """``POST /v2/types/typedefs``; a name that exists is TYPE_ALREADY_EXISTS (409), as in Atlas."""
+        with self._transaction():
+            try:
+                self.types.add_typedefs(body, source="POST /v2/types/typedefs")
+            except TypeDefError as err:
+                raise AtlasError("TYPE_ALREADY_EXISTS", err) from err
             self._db.execute("INSERT INTO typedefs (body) VALUES (?)", (json.dumps(body),))
+            self._ends.clear()
         return dict(body)
 
-    def _check_type(self, type_name: str) -> None:
-        if type_name not in self.types.entity_defs:
-            raise ValueError(f"unknown entity type {type_name!r}; register it with POST /v2/types/typedefs")
-
     # ----- reads ------------------------------------------------------------------------
-
-    def _row(self, type_name: str, qualified_name: str) -> sqlite3.Row | None:
-        return self._db.execute("SELECT * FROM entities WHERE type_name = ? AND qualified_name = ?",
-                                (type_name, qualified_name)).fetchone()
 
     def _row_by_guid(self, guid: str) -> sqlite3.Row | None:
         return self._db.execute("SELECT * FROM entities WHERE guid = ?", (guid,)).fetchone()
 
+    def _guid_row(self, guid: str) -> sqlite3.Row:
+        row = self._row_by_guid(guid)
+        if row is None:
+            raise EntityNotFound("INSTANCE_GUID_NOT_FOUND", guid)
+        return row
+
+    def _current_row(self, type_name: str, qualified_name: str) -> sqlite3.Row | None:
+        """The entity of exactly this type and name that is not deleted (the one a create updates)."""
+        return self._db.execute("SELECT * FROM entities WHERE type_name = ? AND qualified_name = ? AND status != ?",
+                                (type_name, qualified_name, DELETED)).fetchone()
+
+    def _lookup(self, type_name: str, qualified_name: str) -> sqlite3.Row | None:
+        """Atlas's lookup by unique attribute: the type or a subtype; an entity not deleted first, else the latest."""
+        types = self.subtypes(type_name)
+        marks = ",".join("?" * len(types))
+        return self._db.execute(f"SELECT * FROM entities WHERE qualified_name = ? AND type_name IN ({marks}) "
+                                "ORDER BY status = 'DELETED', update_time DESC LIMIT 1",
+                                (qualified_name, *types)).fetchone()
+
+    def _unique_row(self, type_name: str, qualified_name: str) -> sqlite3.Row:
+        if type_name not in self.types.entity_defs:
+            raise BadRequest("TYPE_NAME_INVALID", "ENTITY", type_name)
+        row = self._lookup(type_name, qualified_name)
+        if row is None:
+            raise EntityNotFound("INSTANCE_BY_UNIQUE_ATTRIBUTE_NOT_FOUND", type_name,
+                                 f"{{qualifiedName={qualified_name}}}")
+        return row
+
+    def subtypes(self, type_name: str) -> list[str]:
+        """The entity type and every entity type that derives from it."""
+        return [name for name in self.types.entity_defs if self.types.is_subtype(name, type_name)]
+
+    def guid_of(self, type_name: str, qualified_name: str) -> str:
+        with self._lock:
+            return self._unique_row(type_name, qualified_name)["guid"]
+
     def entity(self, guid: str) -> dict:
         """``GET /v2/entity/guid/{guid}``: an AtlasEntityWithExtInfo."""
         with self._lock:
-            row = self._row_by_guid(guid)
-            if row is None:
-                raise EntityNotFound(f"no entity with guid {guid}")
-            return {"entity": {
-                "typeName": row["type_name"], "guid": row["guid"], "status": row["status"],
-                "attributes": json.loads(row["attributes"]),
-                "relationshipAttributes": json.loads(row["relationship_attributes"]),
-                "createdBy": row["created_by"], "updatedBy": row["updated_by"],
-                "createTime": row["create_time"], "updateTime": row["update_time"], "version": row["version"],
-                "isIncomplete": bool(row["placeholder"]), "classifications": [], "labels": []},
-                "referredEntities": {}}
+            return {"entity": self._entity_json(self._guid_row(guid)), "referredEntities": {}}
+
+    def entities(self, guids: Iterable[str]) -> dict:
+        """``GET /v2/entity/bulk?guid=``: an AtlasEntitiesWithExtInfo of the guids that exist."""
+        with self._lock:
+            rows = [row for guid in guids if (row := self._row_by_guid(guid)) is not None]
+            return {"entities": [self._entity_json(row) for row in rows], "referredEntities": {}}
 
     def entity_by_unique(self, type_name: str, qualified_name: str) -> dict:
         """``GET /v2/entity/uniqueAttribute/type/{type}?attr:qualifiedName=``: the entity (without ext info)."""
         with self._lock:
-            row = self._row(type_name, qualified_name)
-            if row is None:
-                raise EntityNotFound(f"no {type_name} with qualifiedName {qualified_name}")
-            return self.entity(row["guid"])["entity"]
+            return self._entity_json(self._unique_row(type_name, qualified_name))
+
+    def entities_by_unique(self, type_name: str, qualified_names: Iterable[str]) -> dict:
+        """``GET /v2/entity/bulk/uniqueAttribute/type/{type}?attr_0:qualifiedName=``: those that exist."""
+        with self._lock:
+            if type_name not in self.types.entity_defs:
+                raise BadRequest("TYPE_NAME_INVALID", "ENTITY", type_name)
+            rows = [row for name in qualified_names if (row := self._lookup(type_name, name)) is not None]
+            return {"entities": [self._entity_json(row) for row in rows], "referredEntities": {}}
+
+    def _entity_json(self, row: sqlite3.Row) -> dict:
+        guid, type_name = row["guid"], row["type_name"]
+        attributes = json.loads(row["attributes"])
+        defs = self.types.attribute_defs(type_name)
+        ends = self._relationship_ends(type_name)
+        related: dict[str, list[dict]] = {name: [] for name in ends}
+        for rel in self._current_relationships(guid):
+            definition = self.types.relationship_defs.get(rel["type_name"])
+            if definition is None:
+                continue
+            own, other = ("endDef1", rel["end2"]) if rel["end1"] == guid else ("endDef2", rel["end1"])
+            related.setdefault(definition[own]["name"], []).append(self._related_object_id(other, rel))
+        relationship_attributes = {}
+        for name, values in related.items():
+            many = name not in ends or ends[name][0].cardinality in ("SET", "LIST")
+            relationship_attributes[name] = values if many else (values[-1] if values else None)
+            if name in defs:  # a legacy attribute (Process.inputs): Atlas shows it as an attribute too
+                ids = [_object_id_of(v) for v in values]
+                attributes[name] = ids if many else (ids[-1] if ids else None)
+        meanings = [self._term_assignment(rel) for rel in self._current_relationships(guid)
+                    if rel["type_name"] == TERM_ASSIGNMENT and rel["end2"] == guid]
+        return {"typeName": type_name, "guid": guid, "status": row["status"], "attributes": attributes,
+                "relationshipAttributes": relationship_attributes, "createdBy": row["created_by"],
+                "updatedBy": row["updated_by"], "createTime": row["create_time"], "updateTime": row["update_time"],
+                "version": row["version"], "isIncomplete": bool(row["placeholder"]),
+                "classifications": [self._classification_json(guid, name) for (name,) in self._db.execute(
+                    "SELECT type_name FROM classifications WHERE entity_guid = ? ORDER BY type_name", (guid,))],
+                "meanings": meanings, "labels": json.loads(row["labels"]), "proxy": False}
+
+    def _object_id(self, guid: str) -> dict:
+        row = self._row_by_guid(guid)
+        return {"guid": guid, "typeName": row["type_name"], "uniqueAttributes": {"qualifiedName": row["qualified_name"]}}
+
+    def _related_object_id(self, guid: str, relationship: sqlite3.Row) -> dict:
+        row = self._row_by_guid(guid)
+        return {**self._object_id(guid), "entityStatus": row["status"], "displayText": self._display_text(row),
+                "relationshipType": relationship["type_name"], "relationshipGuid": relationship["guid"],
+                "relationshipStatus": relationship["status"],
+                "relationshipAttributes": {"typeName": relationship["type_name"], "attributes": {}}}
+
+    def _term_assignment(self, relationship: sqlite3.Row) -> dict:
+        term = self._row_by_guid(relationship["end1"])
+        return {"termGuid": term["guid"], "relationGuid": relationship["guid"], "displayText": self._display_text(term),
+                "qualifiedName": term["qualified_name"], "status": relationship["status"]}
+
+    def _display_text(self, row: sqlite3.Row) -> str:
+        attributes = json.loads(row["attributes"])
+        option = (self.types.entity_defs.get(row["type_name"], {}).get("options") or {}).get("displayTextAttribute")
+        return str(attributes.get(option) or attributes.get("name") or attributes["qualifiedName"])
+
+    def header(self, guid: str, extra_attributes: Iterable[str] = ()) -> dict:
+        """An AtlasEntityHeader; ``extra_attributes`` are the attributes a search asked for."""
+        with self._lock:
+            row = self._guid_row(guid)
+            attributes = json.loads(row["attributes"])
+            shown = {k: attributes[k] for k in (*HEADER_ATTRIBUTES, *extra_attributes) if k in attributes}
+            classifications = [self._classification_json(guid, name) for (name,) in self._db.execute(
+                "SELECT type_name FROM classifications WHERE entity_guid = ? ORDER BY type_name", (guid,))]
+            meanings = [self._term_assignment(rel) for rel in self._current_relationships(guid)
+                        if rel["type_name"] == TERM_ASSIGNMENT and rel["end2"] == guid]
+            return {"guid": guid, "typeName": row["type_name"], "status": row["status"], "attributes": shown,
+                    "displayText": self._display_text(row),
+                    "classificationNames": [c["typeName"] for c in classifications],
+                    "classifications": classifications, "meaningNames": [m["displayText"] for m in meanings],
+                    "meanings": meanings, "labels": json.loads(row["labels"]), "isIncomplete": bool(row["placeholder"])}
 
     def history(self, guid: str) -> list[dict]:
-        """Every state the entity had, oldest first (``GET /v2/entity/{guid}/audit`` in spirit)."""
+        """Every audit event of the entity, oldest first: Atlas's EntityAuditEventV2 with the entity after it."""
         with self._lock:
-            rows = self._db.execute("SELECT time, user, action, entity FROM audit WHERE guid = ? ORDER BY id",
-                                    (guid,)).fetchall()
-        return [{"timestamp": t, "user": u, "action": a, "entity": json.loads(e)} for t, u, a, e in rows]
+            rows = self._db.execute("SELECT * FROM audit WHERE guid = ? ORDER BY id", (guid,)).fetchall()
+        return [{"entityId": r["guid"], "timestamp": r["time"], "user": r["user"], "action": r["action"],
+                 "details": r["details"], "eventKey": f"{r['guid']}:{r['time']}:{r['id']}", "entity": json.loads(r["entity"]),
+                 "type": "ENTITY_AUDIT_V2"} for r in rows]
 
-    def header(self, guid: str) -> dict:
-        row = self._row_by_guid(guid)
-        attributes = json.loads(row["attributes"])
-        shown = {k: attributes[k] for k in ("qualifiedName", "name", "owner", "description") if k in attributes}
-        return {"guid": guid, "typeName": row["type_name"], "status": row["status"], "attributes": shown,
-                "displayText": attributes.get("name") or attributes["qualifiedName"],
-                "classificationNames": [], "labels": [], "isIncomplete": bool(row["placeholder"])}
+    def _audit(self, guid: str, action: str, user: str | None, *, detail: Any = None) -> None:
+        entity = self._entity_json(self._row_by_guid(guid))
+        shown = entity if detail is None else detail
+        details = _AUDIT_PREFIX[action] + (shown if isinstance(shown, str) else json.dumps(shown))
+        self._db.execute("INSERT INTO audit (guid, version, time, user, action, details, entity) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (guid, entity["version"], _now(), user, action, details, json.dumps(entity)))
 
-    def edges(self, guid: str) -> list[tuple[str, str, str, int]]:
-        """(process, dataset, direction, since) for every edge touching ``guid``."""
-        with self._lock:
-            return self._db.execute("SELECT process, dataset, direction, since FROM edges "
-                                    "WHERE process = ? OR dataset = ?", (guid, guid)).fetchall()
+    # ----- lineage ------------------------------------------------------------------------
 
     def lineage(self, guid: str, direction: str = "BOTH", depth: int = 3) -> dict:
         """``GET /v2/lineage/{guid}``: AtlasLineageInfo. One level of depth is one process."""
         direction = direction.upper()
         if direction not in ("INPUT", "OUTPUT", "BOTH"):
-            raise ValueError(f"direction must be INPUT, OUTPUT or BOTH, not {direction!r}")
+            raise BadRequest("BAD_REQUEST", f"direction must be INPUT, OUTPUT or BOTH, not {direction!r}")
         with self._lock:
-            if self._row_by_guid(guid) is None:
-                raise EntityNotFound(f"no entity with guid {guid}")
+            self._guid_row(guid)
             nodes, relations = {guid}, {}
             for way in (("INPUT", "OUTPUT") if direction == "BOTH" else (direction,)):
                 self._walk(guid, way, depth, nodes, relations)
@@ -333,25 +739,58 @@ class LineageGraph:
         frontier = {start}
         # A level of depth is one process with its datasets: a process starts with its own datasets.
         for level in range(depth * 2 - int(is_process)):
-            hop_from_process = is_process == (level % 2 == 0)
+            from_process = is_process == (level % 2 == 0)
+            relationship = INPUTS if (way == "INPUT") == from_process else OUTPUTS
+            query = ("SELECT end2 AS other, guid FROM relationships WHERE end1 = ? AND type_name = ? AND superseded = 0"
+                     if from_process else
+                     "SELECT end1 AS other, guid FROM relationships WHERE end2 = ? AND type_name = ? AND superseded = 0")
             following = set()
             for node in frontier:
-                if hop_from_process:
-                    wanted = "INPUT" if way == "INPUT" else "OUTPUT"
-                    query = "SELECT dataset FROM edges WHERE process = ? AND direction = ?"
-                else:
-                    wanted = "OUTPUT" if way == "INPUT" else "INPUT"
-                    query = "SELECT process FROM edges WHERE dataset = ? AND direction = ?"
-                for (other,) in self._db.execute(query, (node, wanted)).fetchall():
-                    process, dataset = (node, other) if hop_from_process else (other, node)
-                    edge = (dataset, process) if wanted == "INPUT" else (process, dataset)
-                    relations[edge] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{wanted}:{process}:{dataset}"))
+                for other, rel in self._db.execute(query, (node, relationship)).fetchall():
+                    process, dataset = (node, other) if from_process else (other, node)
+                    relations[(dataset, process) if relationship == INPUTS else (process, dataset)] = rel
                     if other not in nodes:
                         nodes.add(other)
                         following.add(other)
             frontier = following
             if not frontier:
                 return
+
+    # ----- what search and metrics read -------------------------------------------------
+
+    def documents(self) -> list[dict]:
+        """Every entity as search sees it: attributes plus Atlas's system attributes (``__guid``, ``__state``...)."""
+        with self._lock:
+            classified: dict[str, list[str]] = {}
+            for guid, name in self._db.execute("SELECT entity_guid, type_name FROM classifications ORDER BY type_name"):
+                classified.setdefault(guid, []).append(name)
+            terms: dict[str, list[str]] = {}
+            for guid, name in self._db.execute(
+                    "SELECT r.end2, e.qualified_name FROM relationships r JOIN entities e ON e.guid = r.end1 "
+                    "WHERE r.type_name = ? AND r.superseded = 0", (TERM_ASSIGNMENT,)):
+                terms.setdefault(guid, []).append(name)
+            documents = []
+            for row in self._db.execute("SELECT * FROM entities ORDER BY qualified_name, guid"):
+                attributes = json.loads(row["attributes"])
+                documents.append({**attributes, "__guid": row["guid"], "__typeName": row["type_name"],
+                                  "__state": row["status"], "__timestamp": row["create_time"],
+                                  "__modificationTimestamp": row["update_time"], "__createdBy": row["created_by"],
+                                  "__modifiedBy": row["updated_by"], "__isIncomplete": bool(row["placeholder"]),
+                                  "__classificationNames": classified.get(row["guid"], []),
+                                  "__labels": json.loads(row["labels"]), "__meanings": terms.get(row["guid"], [])})
+            return documents
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Entities per status (ACTIVE, DELETED, shell) and type, and entities per classification."""
+        with self._lock:
+            result: dict[str, dict[str, int]] = {"ACTIVE": {}, "DELETED": {}, "SHELL": {}, "TAGGED": {}}
+            for type_name, status, placeholder, n in self._db.execute(
+                    "SELECT type_name, status, placeholder, count(*) FROM entities GROUP BY 1, 2, 3"):
+                kind = "SHELL" if placeholder else status
+                result[kind][type_name] = result[kind].get(type_name, 0) + n
+            for name, n in self._db.execute("SELECT type_name, count(*) FROM classifications GROUP BY 1"):
+                result["TAGGED"][name] = n
+            return result
 
     def next_offset(self, topic: str) -> int | None:
         with self._lock:
@@ -369,6 +808,63 @@ class LineageGraph:
             rows = self._db.execute("SELECT guid FROM entities WHERE guid = ? OR qualified_name = ? OR "
                                     "qualified_name LIKE ? ORDER BY qualified_name", (text, text, f"{text}@%"))
             return [self.header(g) for (g,) in rows.fetchall()]
+
+
+class _Resolver:
+    """Turns references of one write into guids: the message's negative guids, existing entities,
+    or (over Kafka) placeholders for entities nobody created yet."""
+
+    def __init__(self, graph: LineageGraph, assigned: dict[str, str], names: dict[str, tuple[str, str]],
+                 user: str | None, placeholders: bool) -> None:
+        self.graph, self.assigned, self.names, self.user, self.placeholders = graph, assigned, names, user, placeholders
+
+    def guid(self, reference: Mapping[str, Any]) -> str:
+        if not isinstance(reference, Mapping):
+            raise BadRequest("INSTANCE_CRUD_INVALID_PARAMS", f"not a reference: {reference!r:.200}")
+        guid = reference.get("guid")
+        if guid in self.assigned:
+            return self.assigned[guid]
+        if guid and not guid.startswith("-") and self.graph._row_by_guid(guid) is not None:
+            return guid
+        type_name = reference.get("typeName")
+        qualified_name = (reference.get("uniqueAttributes") or {}).get("qualifiedName")
+        if type_name and qualified_name:
+            for known, name in self.names.items():
+                if name == (type_name, qualified_name):
+                    return known
+            row = self.graph._lookup(type_name, qualified_name)
+            if row is not None:
+                return row["guid"]
+            if self.placeholders:
+                if type_name not in self.graph.types.entity_defs:
+                    raise BadRequest("TYPE_NAME_INVALID", "ENTITY", type_name)
+                return self.graph._insert_placeholder(type_name, qualified_name, self.user)
+        raise EntityNotFound("REFERENCED_ENTITY_NOT_FOUND", f"{type_name or ''} {qualified_name or guid}".strip())
+
+    def type_of(self, guid: str) -> str:
+        known = self.names.get(guid)
+        return known[0] if known else self.graph._guid_row(guid)["type_name"]
+
+    def __call__(self, value: Any) -> Any:
+        """An attribute value with the references in it pointing at real guids."""
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not _is_reference(value):
+            return value
+        guid = self.guid(value)
+        return {"guid": guid, "typeName": self.type_of(guid), "uniqueAttributes": {
+            "qualifiedName": self.names[guid][1] if guid in self.names else self.graph._guid_row(guid)["qualified_name"]}}
+
+
+def _is_reference(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_is_reference(v) for v in value)
+    return isinstance(value, Mapping) and "attributes" not in value and (
+        "guid" in value or ("typeName" in value and "uniqueAttributes" in value))
+
+
+def _object_id_of(related: Mapping[str, Any]) -> dict:
+    return {k: related[k] for k in ("guid", "typeName", "uniqueAttributes")}
 
 
 def _now() -> int:

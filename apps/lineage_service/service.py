@@ -22,9 +22,9 @@ from typing import Any
 from aiohttp import web
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from apps.lineage_service.graph import EntityNotFound, LineageGraph
+from apps.lineage_service.errors import AtlasError
+from apps.lineage_service.graph import LineageGraph
 from mlstream.lineage.hook import HookMessageAssembler, HookMessageError
-from mlstream.lineage.typesystem import TypeDefError
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,8 @@ def atlas_app(graph: LineageGraph) -> web.Application:
     async def call(func, *args) -> web.Response:
         try:
             return web.json_response(await run(func, *args))
-        except EntityNotFound as err:
-            return _error(404, "005", str(err))
-        except TypeDefError as err:
-            return _error(409, "001", str(err))
+        except AtlasError as err:
+            return web.json_response(err.body(), status=err.status)
         except (ValueError, KeyError, TypeError) as err:
             return _error(400, "002", f"{type(err).__name__}: {err}")
 

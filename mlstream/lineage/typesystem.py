@@ -39,7 +39,7 @@ _DEF_KINDS = ("enumDefs", "structDefs", "classificationDefs", "entityDefs", "rel
               "businessMetadataDefs")
 
 #: Fields of an AtlasEntity in JSON (org.apache.atlas.model.instance.AtlasEntity and AtlasStruct).
-_ENTITY_FIELDS = frozenset({
+ENTITY_FIELDS = frozenset({
     "typeName", "attributes", "guid", "homeId", "isProxy", "isIncomplete", "provenanceType",
     "status", "createdBy", "updatedBy", "createTime", "updateTime", "version",
     "relationshipAttributes", "classifications", "meanings", "customAttributes",
@@ -77,6 +77,7 @@ class RelationshipEnd:
     name: str           # the relationship attribute name on this end's entity type
     cardinality: str    # SINGLE | SET | LIST
     other_type: str     # entity type the referenced entities must be (or derive from)
+    end: int = 1        # 1 if this is the relationshipDef's endDef1 (the relationship's end1), else 2
 
 
 @dataclass
@@ -273,10 +274,10 @@ class TypeSystem:
         lineage = {type_name, *self.supertypes(type_name)}
         result: dict[str, list[RelationshipEnd]] = {}
         for rel_name, rel in self.relationship_defs.items():
-            for end, other in ((rel["endDef1"], rel["endDef2"]), (rel["endDef2"], rel["endDef1"])):
+            for number, end, other in ((1, rel["endDef1"], rel["endDef2"]), (2, rel["endDef2"], rel["endDef1"])):
                 if end["type"] in lineage:
                     result.setdefault(end["name"], []).append(RelationshipEnd(
-                        rel_name, end["name"], end.get("cardinality", "SINGLE"), other["type"]))
+                        rel_name, end["name"], end.get("cardinality", "SINGLE"), other["type"], number))
         return result
 
     def unique_attributes(self, type_name: str) -> set[str]:
@@ -301,7 +302,7 @@ class TypeSystem:
             kind = "not an entity type" if self._find(type_name) else "unknown type"
             return [f"{label}: {kind} {type_name!r}"]
         problems = [f"{label}: unknown entity field {key!r}"
-                    for key in entity if key not in _ENTITY_FIELDS]
+                    for key in entity if key not in ENTITY_FIELDS]
         guid = entity.get("guid")
         if guid is not None and (not isinstance(guid, str) or not guid):
             problems.append(f"{label}: guid must be a non-empty string")

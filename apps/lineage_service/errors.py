@@ -14,6 +14,7 @@ from __future__ import annotations
 
 #: AtlasErrorCode name -> (HTTP status, errorCode, message template with {0}, {1}, ...)
 CODES: dict[str, tuple[int, str, str]] = {
+    "UNKNOWN_TYPENAME": (400, "ATLAS-400-00-00A", "{0}: Unknown/invalid typename"),
     "ATTRIBUTE_UNIQUE_INVALID": (400, "ATLAS-400-00-013", "Type {0} with unique attribute {1} does not exist"),
     "TYPE_NAME_INVALID": (400, "ATLAS-400-00-014", "Type {0} with name {1} does not exist"),
     "INVALID_PARAMETERS": (400, "ATLAS-400-00-01A", "invalid parameters: {0}"),
@@ -22,6 +23,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "UNKNOWN_ATTRIBUTE": (400, "ATLAS-400-00-023", "Attribute {0} not found for type {1}"),
     "ATTRIBUTE_UPDATE_NOT_SUPPORTED": (400, "ATLAS-400-00-027", "{0}.{1} : attribute update not supported"),
     "BAD_REQUEST": (400, "ATLAS-400-00-029", "{0}"),
+    "UNKNOWN_CLASSIFICATION": (400, "ATLAS-400-00-046", "{0}: Unknown/invalid classification"),
     "INVALID_SEARCH_PARAMS": (400, "ATLAS-400-00-047", "No search parameter was found. One of the following "
                               "MUST be specified in the request; typeName, classification, termName or queryText"),
     "INVALID_DSL_QUERY": (400, "ATLAS-400-00-059", "Invalid DSL query: {0} | Reason: {1}. Please refer to Atlas "
@@ -29,6 +31,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "INVALID_DSL_UNKNOWN_TYPE": (400, "ATLAS-400-00-05B", "DSL Semantic Error - {0} type not found"),
     "INVALID_DSL_UNKNOWN_ATTR_TYPE": (400, "ATLAS-400-00-05D", "DSL Semantic Error - {0} attribute not found "
                                       "for type {1}"),
+    "UNKNOWN_GLOSSARY_TERM": (400, "ATLAS-400-00-06E", "{0}: Unknown/invalid glossary term"),
     "MISSING_MANDATORY_ANCHOR": (400, "ATLAS-400-00-072", "Mandatory anchor attribute is missing"),
     "GLOSSARY_QUALIFIED_NAME_CANT_BE_DERIVED": (400, "ATLAS-400-00-079", "Attributes qualifiedName and name are "
                                                 "missing. Failed to derive a unique name for Glossary"),
@@ -49,8 +52,11 @@ CODES: dict[str, tuple[int, str, str]] = {
     "METHOD_NOT_ALLOWED": (405, "ATLAS-405-00-001", "Error 405 - The request method {0} is inappropriate for "
                            "the URL: {1}"),
     "TYPE_ALREADY_EXISTS": (409, "ATLAS-409-00-001", "Given type {0} already exists"),
+    "RELATIONSHIP_ALREADY_EXISTS": (409, "ATLAS-409-00-004", "relationship {0} already exists between entities "
+                                    "{1} and {2}"),
     "GLOSSARY_ALREADY_EXISTS": (409, "ATLAS-409-00-007", "Glossary with name {0} already exists"),
     "GLOSSARY_TERM_ALREADY_EXISTS": (409, "ATLAS-409-00-009", "Glossary term with qualifiedName {0} already exists"),
+    "INTERNAL_ERROR": (500, "ATLAS-500-00-001", "Internal server error {0}"),
     # Not Atlas's: Atlas implements every path it documents. The embedded service says so, in Atlas's shape.
     "NOT_IMPLEMENTED": (501, "ATLAS-501-00-001", "{0} {1} is an Atlas REST path the mlstream embedded lineage "
                         "service does not implement; see 'mlstream lineage serve --help' for what it serves"),

@@ -40,6 +40,7 @@ reports now, deleted entities included.
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 import threading
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, guid TEXT NOT NULL, version INTEGER NOT NULL, time INTEGER NOT NULL,
     user TEXT, action TEXT NOT NULL, details TEXT NOT NULL, entity TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_guid ON audit (guid);
-CREATE TABLE IF NOT EXISTS typedefs (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS typedefs (id INTEGER PRIMARY KEY, operation TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS consumed (topic TEXT PRIMARY KEY, next_offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, reason TEXT NOT NULL,
     notification TEXT NOT NULL);
@@ -127,8 +128,8 @@ class LineageGraph:
         self._db = open_database(path)
         self._lock = threading.RLock()
         self.types = types or TypeSystem.load()
-        for (body,) in self._db.execute("SELECT body FROM typedefs ORDER BY id"):
-            self.types.add_typedefs(json.loads(body), source="lineage database")
+        for operation, body in self._db.execute("SELECT operation, body FROM typedefs ORDER BY id"):
+            getattr(self.types, f"{operation}_typedefs")(json.loads(body), source="lineage database")
         self._ends: dict[str, dict[str, list[RelationshipEnd]]] = {}
 
     @contextmanager
@@ -423,6 +424,34 @@ class LineageGraph:
             return {"relationship": self._relationship_json(row),
                     "referredEntities": {g: self.header(g) for g in (row["end1"], row["end2"])}}
 
+    def create_relationship(self, body: Mapping[str, Any], user: str | None = None) -> dict:
+        """``POST /v2/relationship``: an AtlasRelationship between two existing entities."""
+        with self._transaction():
+            type_name = body.get("typeName") if isinstance(body, Mapping) else None
+            definition = self.types.relationship_defs.get(type_name)
+            if definition is None:
+                raise BadRequest("TYPE_NAME_INVALID", "RELATIONSHIP", type_name)
+            resolve = _Resolver(self, {}, {}, user, placeholders=False)
+            ends = [resolve.guid(body.get(end) or {}) for end in ("end1", "end2")]
+            for guid, end in zip(ends, (definition["endDef1"], definition["endDef2"]), strict=True):
+                if not self.types.is_subtype(resolve.type_of(guid), end["type"]):
+                    raise BadRequest("INSTANCE_CRUD_INVALID_PARAMS", f"{type_name}: {guid} is a "
+                                     f"{resolve.type_of(guid)}, not a {end['type']}")
+            if self._db.execute("SELECT 1 FROM relationships WHERE type_name = ? AND end1 = ? AND end2 = ? AND "
+                                "status = ?", (type_name, *ends, ACTIVE)).fetchone():
+                raise AtlasError("RELATIONSHIP_ALREADY_EXISTS", type_name, *ends)
+            guid, now = str(uuid.uuid4()), _now()
+            self._db.execute("INSERT INTO relationships VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 1)",
+                             (guid, type_name, *ends, ACTIVE, now, now, user, user))
+            return self.relationship(guid)["relationship"]
+
+    def delete_relationship(self, guid: str, user: str | None = None) -> None:
+        """``DELETE /v2/relationship/guid/{guid}``: DELETED, and no longer one of its ends' relationships."""
+        with self._transaction():
+            if self._db.execute("SELECT 1 FROM relationships WHERE guid = ?", (guid,)).fetchone() is None:
+                raise EntityNotFound("RELATIONSHIP_GUID_NOT_FOUND", guid)
+            self._end_relationship(guid, user, superseded=True)
+
     def _relationship_json(self, row: sqlite3.Row) -> dict:
         definition = self.types.relationship_defs.get(row["type_name"], {})
         return {"typeName": row["type_name"], "guid": row["guid"], "status": row["status"],
@@ -559,13 +588,31 @@ class LineageGraph:
     # ----- typedefs ---------------------------------------------------------------------
 
     def add_typedefs(self, body: Mapping[str, Any]) -> dict:
-        """``POST /v2/types/typedefs``; a name that exists is TYPE_ALREADY_EXISTS (409), as in Atlas."""
+        """``POST /v2/types/typedefs``: all or nothing; a name that exists is TYPE_ALREADY_EXISTS (409)."""
+        for kind, defs in body.items():
+            for typedef in defs if isinstance(defs, list) else []:
+                if self.types.find(typedef.get("name")) is not None:
+                    raise AtlasError("TYPE_ALREADY_EXISTS", typedef.get("name"))
+        return self._change_typedefs("add", body)
+
+    def update_typedefs(self, body: Mapping[str, Any]) -> dict:
+        """``PUT /v2/types/typedefs``: replace defs by name; a name not defined is TYPE_NAME_NOT_FOUND."""
+        for kind, defs in body.items():
+            for typedef in defs if isinstance(defs, list) else []:
+                if self.types.find(typedef.get("name")) is None:
+                    raise EntityNotFound("TYPE_NAME_NOT_FOUND", typedef.get("name"))
+        return self._change_typedefs("update", body)
+
+    def _change_typedefs(self, operation: str, body: Mapping[str, Any]) -> dict:
+        candidate = copy.deepcopy(self.types)
+        try:
+            getattr(candidate, f"{operation}_typedefs")(body, source=f"{operation} typedefs")
+            candidate.check_references()
+        except (TypeDefError, KeyError, TypeError) as err:
+            raise BadRequest("BAD_REQUEST", f"typedefs refused: {err}") from err
         with self._transaction():
-            try:
-                self.types.add_typedefs(body, source="POST /v2/types/typedefs")
-            except TypeDefError as err:
-                raise AtlasError("TYPE_ALREADY_EXISTS", err) from err
-            self._db.execute("INSERT INTO typedefs (body) VALUES (?)", (json.dumps(body),))
+            self._db.execute("INSERT INTO typedefs (operation, body) VALUES (?, ?)", (operation, json.dumps(body)))
+            self.types = candidate
             self._ends.clear()
         return dict(body)
 

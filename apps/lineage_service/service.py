@@ -6,24 +6,31 @@ Two parts beside one :class:`~apps.lineage_service.graph.LineageGraph` (SQLite):
   gzipped messages with :class:`~mlstream.lineage.hook.HookMessageAssembler` and applies each
   notification; the topic position is stored in the same transaction as the change, and
   only between whole messages, so a restart neither skips nor repeats a notification.
-* ``atlas_app`` serves the Atlas REST v2 subset under ``/api/atlas`` that the official
-  ``apache-atlas`` client calls: entity bulk create, entity by guid and by unique attribute
-  (get, partial update, delete), typedefs, and lineage by guid and by unique attribute.
+* :func:`~apps.lineage_service.rest.atlas_app` serves Atlas REST v2 under ``/api/atlas`` (what
+  the official ``apache-atlas`` client calls: entities, search, lineage, relationships,
+  typedefs, classifications, glossary) and the graph page ``/lineage/``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import requests
 from aiohttp import web
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from apps.lineage_service.errors import AtlasError
 from apps.lineage_service.graph import LineageGraph
+from apps.lineage_service.rest import API, atlas_app
 from mlstream.lineage.hook import HookMessageAssembler, HookMessageError
 
 log = logging.getLogger(__name__)
@@ -34,117 +41,6 @@ _DEF_KINDS = ("enumDefs", "structDefs", "classificationDefs", "entityDefs", "rel
 _DEF_PATHS = {"enumdef": "enum_defs", "structdef": "struct_defs", "classificationdef": "classification_defs",
               "entitydef": "entity_defs", "relationshipdef": "relationship_defs",
               "businessmetadatadef": "business_metadata_defs"}
-
-
-# ----- REST ---------------------------------------------------------------------------------
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    # Atlas's AtlasBaseException body
-    return web.json_response({"errorCode": f"ATLAS-{status}-00-{code}", "errorMessage": message}, status=status)
-
-
-def _qualified_name(request: web.Request) -> str:
-    name = request.query.get("attr:qualifiedName")
-    if not name:
-        raise web.HTTPBadRequest(text="attr:qualifiedName is required")
-    return name
-
-
-def atlas_app(graph: LineageGraph) -> web.Application:
-    routes = web.RouteTableDef()
-
-    async def run(func, *args):
-        # SQLite calls are quick but blocking; keep the event loop free for other requests.
-        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
-
-    async def call(func, *args) -> web.Response:
-        try:
-            return web.json_response(await run(func, *args))
-        except AtlasError as err:
-            return web.json_response(err.body(), status=err.status)
-        except (ValueError, KeyError, TypeError) as err:
-            return _error(400, "002", f"{type(err).__name__}: {err}")
-
-    @routes.get(API + "/admin/version")
-    async def version(request):
-        return web.json_response({"Version": "mlstream embedded lineage service", "Name": "mlstream"})
-
-    @routes.post(API + "/v2/entity/bulk")
-    async def create_entities(request):
-        return await call(graph.create_entities, await request.json())
-
-    @routes.post(API + "/v2/entity")
-    async def create_entity(request):
-        body = await request.json()
-        return await call(graph.create_entities, {"entities": [body["entity"]],
-                                                  "referredEntities": body.get("referredEntities") or {}})
-
-    @routes.get(API + "/v2/entity/guid/{guid}")
-    async def entity_by_guid(request):
-        return await call(graph.entity, request.match_info["guid"])
-
-    @routes.get(API + "/v2/entity/{guid}/audit")
-    async def audit(request):
-        return await call(graph.history, request.match_info["guid"])
-
-    @routes.get(API + "/v2/entity/uniqueAttribute/type/{type_name}")
-    async def entity_by_unique(request):
-        type_name, name = request.match_info["type_name"], _qualified_name(request)
-        return await call(lambda: {"entity": graph.entity_by_unique(type_name, name), "referredEntities": {}})
-
-    @routes.put(API + "/v2/entity/uniqueAttribute/type/{type_name}")
-    async def partial_update(request):
-        body = await request.json()
-        return await call(graph.partial_update, request.match_info["type_name"], _qualified_name(request),
-                          body.get("entity", body))
-
-    @routes.delete(API + "/v2/entity/uniqueAttribute/type/{type_name}")
-    async def delete(request):
-        return await call(graph.delete, request.match_info["type_name"], _qualified_name(request))
-
-    @routes.get(API + "/v2/types/typedefs")
-    async def typedefs(request):
-        return web.json_response({kind: list(getattr(graph.types, attr).values())
-                                  for kind, attr in zip(_DEF_KINDS, _DEF_PATHS.values(), strict=True)})
-
-    @routes.post(API + "/v2/types/typedefs")
-    async def add_typedefs(request):
-        return await call(graph.add_typedefs, await request.json())
-
-    @routes.get(API + "/v2/types/typedef/name/{name}")
-    async def typedef_by_name(request):
-        name = request.match_info["name"]
-        for attr in _DEF_PATHS.values():
-            if name in getattr(graph.types, attr):
-                return web.json_response(getattr(graph.types, attr)[name])
-        return _error(404, "003", f"type {name} not found")
-
-    @routes.get(API + "/v2/types/{kind}/name/{name}")
-    async def typedef_of_kind(request):
-        attr = _DEF_PATHS.get(request.match_info["kind"])
-        found = getattr(graph.types, attr, {}).get(request.match_info["name"]) if attr else None
-        return web.json_response(found) if found else _error(404, "003", f"{request.match_info['name']} not found")
-
-    def _lineage_args(request) -> tuple[str, int]:
-        return request.query.get("direction", "BOTH"), int(request.query.get("depth", "3"))
-
-    @routes.get(API + "/v2/lineage/uniqueAttribute/type/{type_name}")
-    async def lineage_by_unique(request):
-        type_name, name = request.match_info["type_name"], _qualified_name(request)
-        direction, depth = _lineage_args(request)
-        return await call(lambda: graph.lineage(graph.entity_by_unique(type_name, name)["guid"], direction, depth))
-
-    @routes.get(API + "/v2/lineage/{guid}")
-    async def lineage_by_guid(request):
-        direction, depth = _lineage_args(request)
-        return await call(graph.lineage, request.match_info["guid"], direction, depth)
-
-    app = web.Application()
-    for route in routes:
-        # The apache-atlas client writes some paths with a trailing slash ("v2/entity/bulk/").
-        app.router.add_route(route.method, route.path, route.handler)
-        app.router.add_route(route.method, route.path + "/", route.handler)
-    return app
 
 
 # ----- the hook topic -----------------------------------------------------------------------
@@ -226,8 +122,6 @@ class LineageService:
                  port: int | None = None) -> None:
         database = database or str(settings.state_dir / "lineage" / "lineage.db")
         if database != ":memory:":
-            from pathlib import Path
-
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.graph = LineageGraph(database)
         self.host, self.port = host, port or settings.lineage_port
@@ -273,8 +167,6 @@ class LineageService:
 # ----- running it in the background (the demo leaves it up, like Kafka) ---------------------
 
 def answering(url: str) -> bool:
-    import requests
-
     try:
         return requests.get(f"{url}{API}/admin/version", timeout=2).ok
     except requests.RequestException:
@@ -283,11 +175,6 @@ def answering(url: str) -> bool:
 
 def ensure_running(settings, say=print) -> str:
     """The embedded service's URL; started as a background process (``mlstream lineage serve``) if not up."""
-    import os
-    import subprocess
-    import sys
-    import time
-
     url = f"http://127.0.0.1:{settings.lineage_port}"
     if answering(url):
         return url
@@ -315,9 +202,6 @@ def pid_path(settings):
 
 def stop_background(settings) -> bool:
     """Stop the service ``ensure_running`` started; False if none was running."""
-    import os
-    import signal
-
     path = pid_path(settings)
     if not path.exists():
         return False

@@ -137,9 +137,18 @@ class TypeSystem:
             registry = self._registry(kind)
             for typedef in typedefs.get(kind) or []:
                 name = typedef["name"]
-                if self._find(name) is not None:
+                if self.find(name) is not None:
                     raise TypeDefError(f"{source}: type {name!r} is already defined")
                 registry[name] = copy.deepcopy(dict(typedef))  # own copy: patches mutate it
+
+    def update_typedefs(self, typedefs: Mapping[str, Any], *, source: str = "<typedefs>") -> None:
+        """Replace defs by name (the body of ``PUT /v2/types/typedefs``); a name not defined is an error."""
+        for kind in _DEF_KINDS:
+            registry = self._registry(kind)
+            for typedef in typedefs.get(kind) or []:
+                if typedef["name"] not in registry:
+                    raise TypeDefError(f"{source}: type {typedef['name']!r} is not defined")
+                registry[typedef["name"]] = copy.deepcopy(dict(typedef))
 
     def check_references(self) -> None:
         """Raise TypeDefError if a supertype, attribute type or relationship end is undefined."""
@@ -147,10 +156,10 @@ class TypeSystem:
         for kind in ("structDefs", "classificationDefs", "entityDefs"):
             for name, typedef in self._registry(kind).items():
                 missing += [f"{name}: supertype {s!r}" for s in typedef.get("superTypes") or []
-                            if self._find(s) is None]
+                            if self.find(s) is None]
                 missing += [f"{name}.{a['name']}: type {t!r}" for a in typedef.get("attributeDefs") or []
                             for t in _element_types(a["typeName"])
-                            if t not in _BUILTIN_TYPES and self._find(t) is None]
+                            if t not in _BUILTIN_TYPES and self.find(t) is None]
         for name, typedef in self.relationship_defs.items():
             missing += [f"{name}: end type {end['type']!r}" for end in (typedef["endDef1"], typedef["endDef2"])
                         if end["type"] not in self.entity_defs]
@@ -165,7 +174,8 @@ class TypeSystem:
             "businessMetadataDefs": self.business_metadata_defs,
         }[kind]
 
-    def _find(self, name: str) -> dict | None:
+    def find(self, name: str) -> dict | None:
+        """The def of any kind named ``name``; None if there is none."""
         for kind in _DEF_KINDS:
             if name in self._registry(kind):
                 return self._registry(kind)[name]
@@ -179,7 +189,7 @@ class TypeSystem:
         handler = _PATCH_ACTIONS.get(action)
         if handler is None:
             raise TypeDefError(f"patch {patch.get('id')}: unsupported action {action!r}")
-        typedef = self._find(patch["typeName"])
+        typedef = self.find(patch["typeName"])
         if typedef is None:
             self.skipped_patches.append((patch["id"], f"type {patch['typeName']!r} not loaded"))
             return False
@@ -249,12 +259,12 @@ class TypeSystem:
     def supertypes(self, type_name: str) -> list[str]:
         """All supertypes of an entity, struct or classification type, nearest first."""
         result: list[str] = []
-        queue = list(self._find(type_name).get("superTypes") or [])
+        queue = list(self.find(type_name).get("superTypes") or [])
         while queue:
             name = queue.pop(0)
             if name not in result:
                 result.append(name)
-                queue.extend(self._find(name).get("superTypes") or [])
+                queue.extend(self.find(name).get("superTypes") or [])
         return result
 
     def is_subtype(self, type_name: str, of: str) -> bool:
@@ -265,7 +275,7 @@ class TypeSystem:
         """Attribute defs by name, inherited ones included."""
         result: dict[str, dict] = {}
         for name in [*reversed(self.supertypes(type_name)), type_name]:
-            for attribute in self._find(name).get("attributeDefs") or []:
+            for attribute in self.find(name).get("attributeDefs") or []:
                 result[attribute["name"]] = attribute
         return result
 
@@ -299,7 +309,7 @@ class TypeSystem:
         if not isinstance(type_name, str):
             return [f"{label}: typeName missing"]
         if type_name not in self.entity_defs:
-            kind = "not an entity type" if self._find(type_name) else "unknown type"
+            kind = "not an entity type" if self.find(type_name) else "unknown type"
             return [f"{label}: {kind} {type_name!r}"]
         problems = [f"{label}: unknown entity field {key!r}"
                     for key in entity if key not in ENTITY_FIELDS]

@@ -407,12 +407,14 @@ def parse_dsl(text: str) -> DslQuery:
     if tokens.take("groupby"):
         raise _dsl_error(text, "groupby is not supported by the embedded lineage service")
     if tokens.take("select"):
-        names = [_attribute(tokens.expect("word", "an attribute to select"), source)]
-        while tokens.peek() == ("punct", ","):
-            tokens.index += 1
+        names = []
+        while True:
+            if tokens.peek()[0] == "keyword" and tokens.peek()[1] in ("count", "max", "min", "sum"):
+                raise _dsl_error(text, "aggregations are not supported by the embedded lineage service")
             names.append(_attribute(tokens.expect("word", "an attribute to select"), source))
-        if any(n in ("count", "max", "min", "sum") for n in names):
-            raise _dsl_error(text, "aggregations are not supported by the embedded lineage service")
+            if tokens.peek() != ("punct", ","):
+                break
+            tokens.index += 1
         select = tuple(names)
     if tokens.take("orderby"):
         order_by = _attribute(tokens.expect("word", "an attribute to order by"), source)

@@ -54,7 +54,7 @@ class Glossary:
         return {"guid": guid, "qualifiedName": attributes["qualifiedName"], "name": attributes["name"],
                 **{k: attributes[k] for k in _GLOSSARY_FIELDS if attributes.get(k) is not None},
                 "terms": [{"termGuid": t["guid"], "relationGuid": t["relationshipGuid"], "displayText": t["displayText"]}
-                          for t in entity["relationshipAttributes"].get("terms") or []],
+                          for t in entity["relationshipAttributes"].get("terms") or [] if t["entityStatus"] != "DELETED"],
                 "categories": [], "classifications": entity["classifications"]}
 
     def detailed(self, guid: str) -> dict:

@@ -63,13 +63,15 @@ OPERATORS = {symbol: name for name, symbols in {
     "NOT_EMPTY": ("notEmpty", "NOTEMPTY", "not_empty", "NOT_EMPTY"),
 }.items() for symbol in (name, *symbols)}
 _NO_VALUE = {"IS_NULL", "NOT_NULL", "NOT_EMPTY"}
+#: The DSL's like, a whole-value match (basic search's LIKE matches anywhere in the value).
+DSL_LIKE = "DSL_LIKE"
 _DAY_MS = 86_400_000
 
 
 # ----- filters ------------------------------------------------------------------------------
 
 def operator_name(symbol: Any, attribute: str) -> str:
-    name = OPERATORS.get(symbol) if isinstance(symbol, str) else None
+    name = (DSL_LIKE if symbol == DSL_LIKE else OPERATORS.get(symbol)) if isinstance(symbol, str) else None
     if name is None:
         raise BadRequest("INVALID_OPERATOR", attribute)
     return name
@@ -336,7 +338,7 @@ _KEYWORDS = {"from", "where", "and", "or", "select", "orderby", "groupby", "limi
 _TOKEN = re.compile(r"""\s*(?:(?P<string>'[^']*'|"[^"]*"|`[^`]*`)|(?P<number>[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
                         |(?P<op><=|>=|!=|=|<|>)|(?P<punct>[(),\[\]])|(?P<word>[A-Za-z_$][\w.$]*))""", re.VERBOSE)
 _DSL_OPERATORS = {"=": "EQ", "eq": "EQ", "!=": "NEQ", "neq": "NEQ", "<": "LT", "lt": "LT", "<=": "LTE",
-                  "lte": "LTE", ">": "GT", "gt": "GT", ">=": "GTE", "gte": "GTE", "like": "DSL_LIKE"}
+                  "lte": "LTE", ">": "GT", "gt": "GT", ">=": "GTE", "gte": "GTE", "like": DSL_LIKE}
 
 
 @dataclass(frozen=True)

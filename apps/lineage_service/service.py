@@ -35,14 +35,6 @@ from mlstream.lineage.hook import HookMessageAssembler, HookMessageError
 
 log = logging.getLogger(__name__)
 
-API = "/api/atlas"
-_DEF_KINDS = ("enumDefs", "structDefs", "classificationDefs", "entityDefs", "relationshipDefs",
-              "businessMetadataDefs")
-_DEF_PATHS = {"enumdef": "enum_defs", "structdef": "struct_defs", "classificationdef": "classification_defs",
-              "entitydef": "entity_defs", "relationshipdef": "relationship_defs",
-              "businessmetadatadef": "business_metadata_defs"}
-
-
 # ----- the hook topic -----------------------------------------------------------------------
 
 class HookConsumer:

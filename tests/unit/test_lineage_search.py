@@ -187,6 +187,8 @@ def test_dsl_search_deleted_included_its_own_limit_wins_and_unknown_names_refuse
 
     assert dsl("kafka_topic") == ["mlstream.predictions@primary", "mlstream.records@primary"]
     assert dsl("kafka_topic where __state = 'ACTIVE'") == ["mlstream.records@primary"]
+    assert dsl("kafka_topic where name like 'mlstream.rec*'") == ["mlstream.records@primary"]
+    assert dsl("kafka_topic where name like 'rec*'") == []  # the whole value, unlike basic search's LIKE
     assert dsl("PII") == ["mlstream.records@primary"] == dsl("DataSet isa PII")
     assert dsl("ml_model_build where version >= 1 orderby version desc limit 1") == ["crn:build/2"]
     assert dsl("ml_model_build orderby version", limit=1, offset=1) == ["crn:build/2"]

@@ -1,4 +1,5 @@
-"""``mlstream lineage serve | stop | deployment | show | who | reproduce``: Atlas lineage."""
+"""``mlstream lineage serve | stop | deployment | show | who | build | readers | changes | reproduce``: Atlas
+lineage."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mlstream.lineage import lifecycle
 from mlstream.lineage.spool import lineage_emitter
 from mlstream.registry import builds
 from mlstream.settings import Settings
+from tools import lineage_retrace as retrace
 from tools import lineage_views as views
 from tools.commands.arguments import add_command
 
@@ -49,7 +51,12 @@ def cmd_lineage(args, settings: Settings) -> int:
         return 0
     client = views.atlas_client(settings)
     if args.action == "show":
-        print(views.show(client, args.entity, settings.atlas_namespace, depth=args.depth))
+        result = views.graph(client, args.entity, settings.atlas_namespace, depth=args.depth)
+        print(json.dumps(result, indent=2) if args.json else views.format_graph(result))
+    elif args.action in ("build", "readers", "changes"):
+        options = {"last": args.last} if args.action == "changes" else {}
+        result = getattr(retrace, args.action)(client, args.entity, settings.atlas_namespace, **options)
+        print(json.dumps(result, indent=2) if args.json else getattr(retrace, f"format_{args.action}")(result))
     elif args.action == "who":
         result = views.who(client, args.dataset, settings.atlas_namespace)
         print(json.dumps(result, indent=2) if args.json else views.format_who(result))
@@ -84,6 +91,20 @@ def add_commands(sub) -> None:
                                   "type:qualifiedName, or a qualifiedName/topic such as mlstream.predictions)")
     show.add_argument("entity")
     show.add_argument("--depth", type=int, default=5, help="processes to follow each way (default: %(default)s)")
+    show.add_argument("--json", action="store_true", help="print the upstream and downstream trees as JSON")
+    for action, what, text in (
+            ("build", "a model build (<model>/<version>, its CRN or guid)", "how a build was made: features, "
+             "schema versions, offsets per split, sampling, code commit, training datasets, deployments"),
+            ("readers", "a dataset (a topic name, type:qualifiedName or guid)", "every process, model build and "
+             "deployment downstream of a dataset: all that read it, directly or through a build"),
+            ("changes", "an entity; <model>@<stream app> for a deployment", "what each change of an entity "
+             "changed (before -> after), from its audit; for a deployment, its deploy process's too")):
+        retrace_parser = lineage_sub.add_parser(action, help=text)
+        retrace_parser.add_argument("entity", help=what)
+        if action == "changes":
+            retrace_parser.add_argument("--last", type=int, default=20,
+                                        help="the last N changes (default: %(default)s)")
+        retrace_parser.add_argument("--json", action="store_true", help="print JSON")
     who = lineage_sub.add_parser("who", help="list the processes that produced and consumed a dataset, and when")
     who.add_argument("dataset")
     who.add_argument("--json", action="store_true", help="print JSON")

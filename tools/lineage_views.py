@@ -155,7 +155,8 @@ def who(client, name: str, namespace: str) -> dict:
         result[role].append({
             "process": f"{process['typeName']} {attributes['qualifiedName']}", "status": process.get("status"),
             "first_seen": iso_time(process.get("createTime")), "last_seen": iso_time(process.get("updateTime")),
-            "started": iso_time(attributes.get("startedAt")), "user": process.get("updatedBy") or attributes.get("userName"),
+            "started": iso_time(attributes.get("startedAt")),
+            "user": process.get("updatedBy") or attributes.get("userName"),
         })
     return result
 

@@ -43,7 +43,8 @@ class Glossary:
 
     def glossaries(self, *, sort: str = "ASC", limit: int = -1, offset: int = 0) -> list[dict]:
         """``GET /v2/glossary``: the glossaries that are not deleted, by name."""
-        guids = [d["__guid"] for d in self.graph.documents() if d["__typeName"] == GLOSSARY and d["__state"] != "DELETED"]
+        guids = [d["__guid"] for d in self.graph.documents()
+                 if d["__typeName"] == GLOSSARY and d["__state"] != "DELETED"]
         found = sorted((self.glossary(g) for g in guids), key=lambda g: g["name"].lower(),
                        reverse=str(sort).upper() == "DESC")
         return found[offset:] if limit < 0 else found[offset:offset + limit]
@@ -53,8 +54,10 @@ class Glossary:
         attributes = entity["attributes"]
         return {"guid": guid, "qualifiedName": attributes["qualifiedName"], "name": attributes["name"],
                 **{k: attributes[k] for k in _GLOSSARY_FIELDS if attributes.get(k) is not None},
-                "terms": [{"termGuid": t["guid"], "relationGuid": t["relationshipGuid"], "displayText": t["displayText"]}
-                          for t in entity["relationshipAttributes"].get("terms") or [] if t["entityStatus"] != "DELETED"],
+                "terms": [{"termGuid": t["guid"], "relationGuid": t["relationshipGuid"],
+                           "displayText": t["displayText"]}
+                          for t in entity["relationshipAttributes"].get("terms") or []
+                          if t["entityStatus"] != "DELETED"],
                 "categories": [], "classifications": entity["classifications"]}
 
     def detailed(self, guid: str) -> dict:

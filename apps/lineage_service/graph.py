@@ -226,7 +226,10 @@ class LineageGraph:
             return {"mutatedEntities": {"DELETE": self._delete(self._unique_row(type_name, qualified_name), user)}}
 
     def delete_guids(self, guids: Iterable[str], user: str | None = None) -> dict:
-        """``DELETE /v2/entity/guid/{guid}`` and ``/v2/entity/bulk?guid=``: soft deletes; an unknown guid is skipped, as Atlas does."""
+        """``DELETE /v2/entity/guid/{guid}`` and ``/v2/entity/bulk?guid=``: soft deletes.
+
+        An unknown guid is skipped, as Atlas does: what the caller wanted gone is gone.
+        """
         with self._transaction():
             deleted = [header for guid in guids if (row := self._row_by_guid(guid)) is not None
                        for header in self._delete(row, user)]
@@ -416,7 +419,7 @@ class LineageGraph:
             return [self._relationship_json(row) for row in rows]
 
     def relationship(self, guid: str) -> dict:
-        """``GET /v2/relationship/guid/{guid}``: AtlasRelationshipWithExtInfo (its two ends' headers as referredEntities)."""
+        """``GET /v2/relationship/guid/{guid}``: AtlasRelationshipWithExtInfo, its ends' headers as referredEntities."""
         with self._lock:
             row = self._db.execute("SELECT * FROM relationships WHERE guid = ?", (guid,)).fetchone()
             if row is None:
@@ -486,7 +489,8 @@ class LineageGraph:
                       is not False), int(bool(classification.get("removePropagationsOnEntityDelete"))),
                       json.dumps(classification.get("validityPeriods") or []))
             stored = self._db.execute("SELECT attributes, propagate, remove_propagations, validity_periods FROM "
-                                      "classifications WHERE entity_guid = ? AND type_name = ?", (guid, name)).fetchone()
+                                      "classifications WHERE entity_guid = ? AND type_name = ?",
+                                      (guid, name)).fetchone()
             if stored is None or tuple(stored) != values:
                 self._db.execute("INSERT OR REPLACE INTO classifications VALUES (?, ?, ?, ?, ?, ?)",
                                  (guid, name, *values))
@@ -712,7 +716,8 @@ class LineageGraph:
 
     def _object_id(self, guid: str) -> dict:
         row = self._row_by_guid(guid)
-        return {"guid": guid, "typeName": row["type_name"], "uniqueAttributes": {"qualifiedName": row["qualified_name"]}}
+        return {"guid": guid, "typeName": row["type_name"],
+                "uniqueAttributes": {"qualifiedName": row["qualified_name"]}}
 
     def _related_object_id(self, guid: str, relationship: sqlite3.Row) -> dict:
         row = self._row_by_guid(guid)
@@ -752,7 +757,8 @@ class LineageGraph:
         with self._lock:
             rows = self._db.execute("SELECT * FROM audit WHERE guid = ? ORDER BY id", (guid,)).fetchall()
         return [{"entityId": r["guid"], "timestamp": r["time"], "user": r["user"], "action": r["action"],
-                 "details": r["details"], "eventKey": f"{r['guid']}:{r['time']}:{r['id']}", "entity": json.loads(r["entity"]),
+                 "details": r["details"], "eventKey": f"{r['guid']}:{r['time']}:{r['id']}",
+                 "entity": json.loads(r["entity"]),
                  "type": "ENTITY_AUDIT_V2"} for r in rows]
 
     def _audit(self, guid: str, action: str, user: str | None, *, detail: Any = None) -> None:
@@ -788,9 +794,10 @@ class LineageGraph:
         for level in range(depth * 2 - int(is_process)):
             from_process = is_process == (level % 2 == 0)
             relationship = INPUTS if (way == "INPUT") == from_process else OUTPUTS
-            query = ("SELECT end2 AS other, guid FROM relationships WHERE end1 = ? AND type_name = ? AND superseded = 0"
-                     if from_process else
-                     "SELECT end1 AS other, guid FROM relationships WHERE end2 = ? AND type_name = ? AND superseded = 0")
+            query = ("SELECT end2 AS other, guid FROM relationships WHERE end1 = ? AND type_name = ? AND "
+                     "superseded = 0" if from_process else
+                     "SELECT end1 AS other, guid FROM relationships WHERE end2 = ? AND type_name = ? AND "
+                     "superseded = 0")
             following = set()
             for node in frontier:
                 for other, rel in self._db.execute(query, (node, relationship)).fetchall():
@@ -899,8 +906,8 @@ class _Resolver:
         if not _is_reference(value):
             return value
         guid = self.guid(value)
-        return {"guid": guid, "typeName": self.type_of(guid), "uniqueAttributes": {
-            "qualifiedName": self.names[guid][1] if guid in self.names else self.graph._guid_row(guid)["qualified_name"]}}
+        name = self.names[guid][1] if guid in self.names else self.graph._guid_row(guid)["qualified_name"]
+        return {"guid": guid, "typeName": self.type_of(guid), "uniqueAttributes": {"qualifiedName": name}}
 
 
 def _is_reference(value: Any) -> bool:

@@ -131,8 +131,8 @@ def _user(request: web.Request) -> str | None:
 
 def _typedef_json(kind: str, typedef: Mapping[str, Any]) -> dict:
     # Atlas gives every def a guid and a category; the model files carry neither: a stable guid per name.
-    return {"category": _DEF_KINDS[kind][1], "guid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"atlas-typedef:{typedef['name']}")),
-            **typedef}
+    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"atlas-typedef:{typedef['name']}"))
+    return {"category": _DEF_KINDS[kind][1], "guid": guid, **typedef}
 
 
 @web.middleware
@@ -213,7 +213,8 @@ class AtlasRest:
                     n for k in ("ACTIVE", "DELETED", "SHELL") for n in counts[k].values()),
                     "tagCount": len(types.classification_defs),
                     "typeCount": len(types.entity_defs) + len(types.classification_defs),
-                    "typeUnusedCount": len(set(types.entity_defs) - used), "stats": {"Server:startTimeStamp": self.started_ms}},
+                    "typeUnusedCount": len(set(types.entity_defs) - used),
+                    "stats": {"Server:startTimeStamp": self.started_ms}},
                 "entity": {"entityActive": counts["ACTIVE"], "entityDeleted": counts["DELETED"],
                            "entityShell": counts["SHELL"],
                            "entityActive-typeAndSubTypes": with_subtypes(counts["ACTIVE"]),
@@ -320,7 +321,8 @@ class AtlasRest:
     async def classifications(self, request):
         def listed():
             found = self.graph.classifications(request.match_info["guid"])
-            return {"list": found, "startIndex": 0, "pageSize": len(found), "totalCount": len(found), "sortType": "NONE"}
+            return {"list": found, "startIndex": 0, "pageSize": len(found), "totalCount": len(found),
+                    "sortType": "NONE"}
         return await self.answer(listed)
 
     async def classification(self, request):
@@ -464,7 +466,8 @@ class AtlasRest:
         def run():
             scored = [(search.full_text_score(d, text), d) for d in self.graph.documents()
                       if d["__typeName"] not in internal and not (exclude_deleted and d["__state"] == "DELETED")]
-            ranked = sorted(((s, d) for s, d in scored if s > 0), key=lambda sd: (-sd[0], str(sd[1].get("qualifiedName"))))
+            ranked = sorted(((s, d) for s, d in scored if s > 0),
+                            key=lambda sd: (-sd[0], str(sd[1].get("qualifiedName"))))
             result: dict[str, Any] = {"queryType": "FULL_TEXT", "queryText": text}
             if ranked[offset:offset + limit]:
                 result["fullTextResult"] = [{"entity": self.graph.header(d["__guid"]), "score": s}
@@ -542,7 +545,8 @@ class AtlasRest:
                 for typedef in getattr(self.graph.types, attribute).values():
                     if name and typedef["name"] != name or service_type and typedef.get("serviceType") != service_type:
                         continue
-                    if supertype and (kind != "entityDefs" or supertype not in self.graph.types.supertypes(typedef["name"])):
+                    if supertype and (kind != "entityDefs"
+                                      or supertype not in self.graph.types.supertypes(typedef["name"])):
                         continue
                     defs.append(_typedef_json(kind, typedef))
             result[kind] = defs
@@ -675,7 +679,8 @@ def atlas_app(graph: LineageGraph) -> web.Application:
         ("GET", "/v2/search/attribute", rest.attribute_search), ("GET", "/v2/search/quick", rest.quick_get),
         ("POST", "/v2/search/quick", rest.quick_post), ("GET", "/v2/search/relationship", rest.related),
         ("GET", "/v2/types/typedefs", rest.typedefs), ("POST", "/v2/types/typedefs", rest.add_typedefs),
-        ("PUT", "/v2/types/typedefs", rest.update_typedefs), ("GET", "/v2/types/typedefs/headers", rest.typedef_headers),
+        ("PUT", "/v2/types/typedefs", rest.update_typedefs),
+        ("GET", "/v2/types/typedefs/headers", rest.typedef_headers),
         ("GET", "/v2/types/typedef/name/{key}", rest.typedef(None, "name")),
         ("GET", "/v2/types/typedef/guid/{key}", rest.typedef(None, "guid")),
         *[("GET", f"/v2/types/{path}/{by}/{{key}}", rest.typedef(path, by))

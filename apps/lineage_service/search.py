@@ -307,7 +307,8 @@ def sort_documents(documents: list[Mapping[str, Any]], attribute: str, order: st
     descending = str(order or "ASCENDING").upper() in ("DESCENDING", "DESC")
     having = [d for d in documents if d.get(attribute) is not None]
     having.sort(key=lambda d: (_sort_key(d[attribute]), str(d.get("qualifiedName"))), reverse=descending)
-    return having + sorted((d for d in documents if d.get(attribute) is None), key=lambda d: str(d.get("qualifiedName")))
+    lacking = sorted((d for d in documents if d.get(attribute) is None), key=lambda d: str(d.get("qualifiedName")))
+    return having + lacking
 
 
 def _sort_key(value: Any) -> tuple:

@@ -83,7 +83,8 @@ def error_of(call, *args) -> str:
 def test_search_finds_what_read_a_topic(running):
     client, _ = running
     builds = client.discovery.basic_search("ml_model_build", None, None, True, "version", "DESCENDING")
-    assert [h.attributes["qualifiedName"] for h in builds.entities] == [build_crn("churn", "2"), build_crn("churn", "1")]
+    assert [h.attributes["qualifiedName"] for h in builds.entities] == \
+        [build_crn("churn", "2"), build_crn("churn", "1")]
     assert builds.approximateCount == 2 and builds.queryType == "BASIC"
     text = client.discovery.basic_search(None, None, "churn", True)
     assert "mlstream-scorer@primary" in {h.attributes["qualifiedName"] for h in text.entities}

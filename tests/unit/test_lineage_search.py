@@ -144,7 +144,8 @@ def test_basic_search_types_subtypes_classification_text_filters_and_pages(graph
     page, every = basic_search(docs, {"typeName": "kafka_topic"}, scope)
     assert names(page) == ["mlstream.predictions@primary", "mlstream.records@primary"] and len(every) == 2
     page, _ = basic_search(docs, {"typeName": "Process", "sortBy": "name", "sortOrder": "DESCENDING"}, scope)
-    assert names(page) == ["crn:build/2/train", "crn:build/1/train", "scorer@primary"]  # names: "train churn build 2"...
+    # by name, descending: "train churn build 2", "train churn build 1", "scorer"
+    assert names(page) == ["crn:build/2/train", "crn:build/1/train", "scorer@primary"]
     page, _ = basic_search(docs, {"typeName": "Process", "includeSubTypes": False}, scope)
     assert page == []
     assert names(basic_search(docs, {"classification": "PII"}, scope)[0]) == ["mlstream.records@primary"]

@@ -71,7 +71,11 @@ def finish(settings: Settings, say: Say = print) -> dict:
                 raise
             time.sleep(0.5)
     say(show(client, settings.topics.predictions, settings.atlas_namespace))
-    say(f"try: mlstream lineage show {settings.model}/{version}; mlstream lineage who {settings.topics.records}; "
+    if not settings.atlas_url:  # the embedded service draws it too
+        predictions = find_entity(client, settings.topics.predictions, settings.atlas_namespace)
+        say(f"lineage graph: http://127.0.0.1:{settings.lineage_port}/lineage/?guid={predictions['guid']}")
+    say(f"try: mlstream lineage build {settings.model}/{version}; mlstream lineage readers {settings.topics.records}; "
+        f"mlstream lineage changes {settings.model}@{settings.app_id}; "
         f"mlstream lineage reproduce {settings.model}/{version} --out /tmp/{settings.model}-{version}")
     return {"lineage_build": f"{settings.model}/{version}", "lineage_build_examples":
             {s.name: s.examples for s in manifest.splits}}

@@ -59,7 +59,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "INTERNAL_ERROR": (500, "ATLAS-500-00-001", "Internal server error {0}"),
     # Not Atlas's: Atlas implements every path it documents. The embedded service says so, in Atlas's shape.
     "NOT_IMPLEMENTED": (501, "ATLAS-501-00-001", "{0} {1} is an Atlas REST path the mlstream embedded lineage "
-                        "service does not implement; see 'mlstream lineage serve --help' for what it serves"),
+                        "service does not implement ('mlstream lineage serve --help' lists what it serves)"),
 }
 
 

@@ -21,8 +21,9 @@ from tools.commands.arguments import add_command
 def cmd_lineage(args, settings: Settings) -> int:
     if args.action == "serve":
         service = LineageService(settings, host=args.host).start()
-        print(f"lineage service: Atlas REST v2 at {service.url}/api/atlas, reading {settings.topics.atlas_hook}, "
-              f"graph in {settings.state_dir / 'lineage' / 'lineage.db'}", flush=True)
+        print(f"lineage service: Atlas REST v2 at {service.url}/api/atlas, the graph at {service.url}/lineage/, "
+              f"reading {settings.topics.atlas_hook}, graph in {settings.state_dir / 'lineage' / 'lineage.db'}",
+              flush=True)
         try:
             while True:
                 time.sleep(30)
@@ -77,8 +78,13 @@ def add_commands(sub) -> None:
     lineage = add_command(sub, "lineage", cmd_lineage, "Atlas lineage: the embedded lineage service, graphs, who "
                           "used a dataset")
     lineage_sub = lineage.add_subparsers(dest="action", required=True, metavar="ACTION")
-    serve = lineage_sub.add_parser("serve", help="consume ATLAS_HOOK into an embedded graph and serve Atlas REST v2 "
-                                   "on MLSTREAM_LINEAGE_PORT (for when there is no Atlas)")
+    serve = lineage_sub.add_parser(
+        "serve", help="consume ATLAS_HOOK into an embedded graph and serve Atlas REST v2 and the graph page "
+        "/lineage/ on MLSTREAM_LINEAGE_PORT (for when there is no Atlas)",
+        description="Atlas REST v2 under /api/atlas for the official apache-atlas client: entities (create, get, "
+        "bulk, headers, partial update, soft delete, audit), classifications, labels, search (basic, DSL subset, "
+        "full text, attribute, quick, related), lineage, relationships, typedefs, admin metrics, glossary terms "
+        "on entities. Atlas paths not served answer 501 in Atlas's error shape. The graph page: /lineage/.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     lineage_sub.add_parser("stop", help="stop the lineage service that 'mlstream demo' left running")
     deployment = lineage_sub.add_parser("deployment", help="report a deployment's lifecycle: deploy, redeploy or "

@@ -1,6 +1,6 @@
 """Job ``splits``: reproducible train/validation/test tables of the records topic, labels joined, sampled.
 
-Each partition's offsets are cut as ``mlstream train`` cuts them (:func:`mlstream.registry.builds.plan_splits`:
+Each partition's offsets are cut as ``mlstream models build`` cuts them (:func:`mlstream.registry.manifest.plan_splits`:
 oldest share for training, then validation, then test), so a model never validates on records
 older than those it learned from. The offset ranges of records and labels, the sampling and
 a SHA-256 of each split's rows go into a manifest (``<state>/spark/splits/<model>/<version>.json``);
@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from mlstream.registry import builds
-from mlstream.registry.builds import DEFAULT_SPLITS, SPLITS, OffsetRange
 from mlstream.errors import UserError
+from mlstream.registry.manifest import DEFAULT_SPLITS, SPLITS, OffsetRange
+from mlstream.registry.training import ranges_now
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import decoded_rows, offsets_json
+from spark_jobs.avro import decode, decoded_rows, offsets_json
 from spark_jobs.session import register_table, table_name, table_path
 from spark_jobs.topics import prepare
 
@@ -38,8 +38,6 @@ def manifest_file(settings: Settings, model: str, version: int) -> Path:
 
 def read_ranges(spark, settings: Settings, schemas, ranges: list[OffsetRange]):
     """The decoded frame of exactly ``ranges`` (one topic), or None when they are empty."""
-    from spark_jobs.avro import decode
-
     ranges = [r for r in ranges if r.end > r.start]
     if not ranges:
         return None
@@ -52,7 +50,7 @@ def read_ranges(spark, settings: Settings, schemas, ranges: list[OffsetRange]):
 
 
 def sampled(frame, sampling: dict[str, Any]):
-    """Down-sample larger classes or up-sample (repeat) smaller ones, as :func:`mlstream.registry.builds.sample` does.
+    """Down-sample larger classes (``down``) or up-sample, repeating, smaller ones (``up``) to exact sizes.
 
     ``ratio`` is each smaller class's wanted size relative to the largest (default 1).
     """
@@ -111,11 +109,7 @@ def run(spark, settings: Settings, model: str, version: int, fractions: dict[str
         label_ranges = [OffsetRange(**r) for r in manifest["labels"]]
     else:
         fractions, sampling = dict(fractions or DEFAULT_SPLITS), dict(sampling or {"method": "none"})
-        low, high = builds.watermarks(settings, records.topic)
-        plan = builds.plan_splits(records.topic, low, high, fractions)
-        labels_low, labels_high = builds.watermarks(settings, labels.topic)
-        label_ranges = [OffsetRange(labels.topic, p, labels_low[p], labels_high[p]) for p in sorted(labels_high)
-                        if labels_high[p] > labels_low[p]]
+        plan, label_ranges = ranges_now(settings, fractions)
     label_frame = read_ranges(spark, settings, labels, label_ranges)
     if label_frame is None:
         raise UserError(f"no labels in {labels.topic}: produce some first ('mlstream produce')")

@@ -216,6 +216,7 @@ def print_summary(s: dict, settings: Settings, app_log: Path) -> None:
     print("  mlstream app                    run the app yourself; http://localhost:"
           f"{settings.web_port}/stats/ shows its figures")
     print(f"  http://localhost:{settings.web_port}/dashboard/   live charts while the app runs; /metrics for Prometheus")
+    print(f"  mlstream models show {s['build']}   the model build the demo trained: deploy it, roll back to it")
     print("  mlstream metrics read --limit 5  CML-style rows (read_metrics) from the metrics store")
     print("  mlstream produce --dataset sea-drift --records 20000 --rate 500   a drifting feed")
     print("  mlstream demo rollback          a bad build caught on a live stream, rolled back, rebuilt, promoted")

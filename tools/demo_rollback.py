@@ -174,7 +174,8 @@ def run_rollback_demo(base: Settings, *, rate: float = 250.0, train_records: int
         step(7, TOTAL, "stop the feed; wait until every record is scored and labelled")
         feed.stopping.set()
         feed.join()
-        wait_for(lambda: scored(settings) >= feed.stats.records, timeout_s, "every record scored")
+        # The app's count includes the training records it scored first.
+        wait_for(lambda: scored(settings) >= train_records + feed.stats.records, timeout_s, "every record scored")
         time.sleep(label_delay_s + 1.0)
     finally:
         feed.stopping.set()

@@ -1,8 +1,10 @@
 """The demo's lineage: before the stream, a lineage service and config; after it, a build and the graph.
 
-``make demo`` ends with the lineage of the predictions topic printed from the embedded
-lineage service (left running, like Kafka): source dataset -> feed -> records and labels
--> the stream process (and the model build it runs) -> predictions.
+``make demo`` ends with a registry build of its model trained on what the stream carried
+(so it can be shown, deployed and rolled back like any other) and the lineage of the
+predictions topic printed from the embedded lineage service (left running, like Kafka):
+source dataset -> feed -> records and labels -> the stream process (and the model build it
+runs) -> predictions.
 """
 
 from __future__ import annotations
@@ -10,9 +12,18 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from apps.lineage_service.service import ensure_running
+from apps.scorer.lineage import build_version
 from mlstream.config_store import ConfigNotFound, SchemaRegistryConfigStore
 from mlstream.kafka.serde import registry_client
+from mlstream.lineage.feeds import FeedLineage
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry.records import Build
+from mlstream.registry.training import model_spec, train_build
+from mlstream.scoring.model_store import open_model_store
 from mlstream.settings import Settings
+from producers.datasets import source_name
+from tools.lineage_views import atlas_client, find_entity, show
 
 Say = Callable[[str], None]
 
@@ -35,10 +46,6 @@ def demo_lineage_yaml(settings: Settings) -> str:
 
 def prepare(settings: Settings, dataset: str, say: Say = print) -> None:
     """Start the lineage service (unless an Atlas is configured), store a lineage config, report the feed."""
-    from mlstream.lineage.feeds import FeedLineage
-    from apps.lineage_service.service import ensure_running
-    from producers.datasets import source_name
-
     if not settings.atlas_url:
         ensure_running(settings, say)
     store = SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
@@ -52,19 +59,26 @@ def prepare(settings: Settings, dataset: str, say: Say = print) -> None:
                 warn=say).start()
 
 
-def finish(settings: Settings, say: Say = print) -> dict:
-    """Train a reproducible build of the demo's model, then print the predictions topic's lineage."""
-    from mlstream.registry import builds
-    from tools.lineage_views import atlas_client, find_entity, show
-    from apps.scorer.lineage import build_version
+def train_demo_build(settings: Settings, say: Say = print) -> Build:
+    """A registry build of the demo's model, the way ``mlstream models build`` makes one."""
+    registry = open_registry(settings)
+    store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url)
+    spec = model_spec(registry, settings.model, None, None, default_spec=settings.model)
+    # The app's own online model goes by MLSTREAM_MODEL_VERSION, in its lineage and its checkpoints:
+    # the build takes a later number, so neither is mistaken for the other.
+    version = max(int(registry.next_version(settings.model)), build_version(settings) + 1)
+    return train_build(settings, registry, store, model=settings.model, spec=spec.spec, params=spec.params,
+                       version=str(version), say=say)
 
-    version = build_version(settings) + 1
-    manifest = builds.run_build(settings, model=settings.model, spec=settings.model, version=version, say=say)
+
+def finish(settings: Settings, say: Say = print) -> dict:
+    """Train the demo's build, then print the predictions topic's lineage."""
+    build = train_demo_build(settings, say)
     client = atlas_client(settings)
     deadline = time.monotonic() + 30
     while True:  # the service applies hook messages a moment after they are sent
         try:
-            find_entity(client, f"{settings.model}/{version}", settings.atlas_namespace)
+            find_entity(client, build.ref, settings.atlas_namespace)
             break
         except Exception:
             if time.monotonic() > deadline:
@@ -74,8 +88,8 @@ def finish(settings: Settings, say: Say = print) -> dict:
     if not settings.atlas_url:  # the embedded service draws it too
         predictions = find_entity(client, settings.topics.predictions, settings.atlas_namespace)
         say(f"lineage graph: http://127.0.0.1:{settings.lineage_port}/lineage/?guid={predictions['guid']}")
-    say(f"try: mlstream lineage build {settings.model}/{version}; mlstream lineage readers {settings.topics.records}; "
+    say(f"try: mlstream models show {build.ref}; mlstream lineage build {build.ref}; "
+        f"mlstream lineage readers {settings.topics.records}; "
         f"mlstream lineage changes {settings.model}@{settings.app_id}; "
-        f"mlstream lineage reproduce {settings.model}/{version} --out /tmp/{settings.model}-{version}")
-    return {"lineage_build": f"{settings.model}/{version}", "lineage_build_examples":
-            {s.name: s.examples for s in manifest.splits}}
+        f"mlstream lineage reproduce {build.ref} --out /tmp/{settings.model}-{build.version}")
+    return {"build": build.ref, "build_examples": {s["name"]: s["examples"] for s in build.data["splits"]}}

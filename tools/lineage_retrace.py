@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlstream.errors import UserError
-from mlstream.registry.builds import BuildManifest
+from mlstream.registry.manifest import BuildManifest
 from tools.lineage_views import call, find_entity, iso_time
 
 DEPLOYMENT = "ml_model_deployment"

@@ -22,7 +22,7 @@ from mlstream.scoring.online_model import OnlineModel
 from mlstream.kafka.serde import UndecodableValue, epoch_ms, registry_client
 from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
-from mlstream.kafka.reader import end_offsets, read_range
+from mlstream.kafka.reader import read_all, read_range, watermarks
 
 EXPERIMENT_VERSION = "experiment"
 COMPARED = ("records_learned", "accuracy", "rolling_accuracy", "log_loss", "roc_auc", "mae", "rmse", "seconds")
@@ -36,21 +36,20 @@ def replay(settings: Settings, max_records: int | None = None) -> tuple[list[tup
     """The records topic's current offset range joined with labels, in event-time order."""
     topics = settings.topics
     registry = registry_client(settings.schema_registry_url)
-    end = end_offsets(settings.bootstrap_servers, topics.records)
-    if not any(end.values()):
+    start, end = watermarks(settings.bootstrap_servers, topics.records)
+    if start == end:
         raise UserError(f"{topics.records} is empty: produce some records first (mlstream produce)")
     records_codec = topic_codec(registry, settings, topics.records)
     labels_codec = topic_codec(registry, settings, topics.labels)
     labels = {}
-    for message in read_range(settings.bootstrap_servers, topics.labels, {}, end_offsets(settings.bootstrap_servers,
-                                                                                        topics.labels)):
+    for message in read_all(settings.bootstrap_servers, topics.labels):
         try:
             label = labels_codec.decode(message.value())
         except UndecodableValue:
             continue
         labels[label["id"]] = label["label"]
     records = []
-    for message in read_range(settings.bootstrap_servers, topics.records, {}, end):
+    for message in read_range(settings.bootstrap_servers, topics.records, start, end):
         try:
             record = records_codec.decode(message.value())
         except UndecodableValue:
@@ -59,7 +58,7 @@ def replay(settings: Settings, max_records: int | None = None) -> tuple[list[tup
             records.append((epoch_ms(record["event_time"]), record["features"], labels[record["id"]]))
     records.sort(key=lambda r: r[0])
     examples = [(features, label) for _, features, label in records[:max_records]]
-    offsets = ",".join(f"p{p}:0-{o}" for p, o in sorted(end.items()))
+    offsets = ",".join(f"p{p}:{start[p]}-{o}" for p, o in sorted(end.items()))
     return examples, {"topic": topics.records, "offsets": offsets, "records": float(len(examples))}
 
 

@@ -10,7 +10,8 @@ import pytest
 from apps.lineage_service.service import LineageService
 from mlstream.identifiers import build_crn, deployment_crn
 from mlstream.kafka.topics import init
-from mlstream.registry import builds
+from mlstream.registry.records import Build
+from mlstream.registry.training import manifest_of
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import free_port
@@ -36,8 +37,9 @@ def test_build_readers_and_changes_answer_from_the_lineage(isolated, tmp_path, c
     try:
         play(examples("sea-drift", seed=1), KafkaFeedSink(settings), dataset="sea-drift",
              source=source_name("sea-drift"), seed=1, label_delay_s=0.0, limit=200, progress=lambda line: None)
-        first = builds.run_build(settings, model="sea", spec="logistic_regression", version=1, say=lambda line: None)
-        builds.run_build(settings, model="sea", spec="logistic_regression", version=2, say=lambda line: None)
+        assert main(["models", "build", "sea", "--spec", "logistic_regression", "--json"]) == 0  # sea/1
+        first = manifest_of(Build.from_dict(json.loads(capsys.readouterr().out)))
+        assert main(["models", "build", "sea", "--spec", "logistic_regression"]) == 0  # sea/2
         for step, build in (("deploy", "1"), ("redeploy", "2"), ("retire", None)):
             assert main(["lineage", "deployment", step, "--model", "sea", "--deployment", "app",
                          *(["--build", build] if build else [])]) == 0

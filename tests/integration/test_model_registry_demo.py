@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from tools.demo_rollback import run_rollback_demo
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.serde import registry_client
+from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Topics
 from mlstream.kafka.reader import read_all
 from tests.conftest import isolated_settings
@@ -39,8 +40,8 @@ def test_the_rollback_story_runs_and_its_numbers_show_detection_and_rollback(ser
     assert sum(p["predictions"] for p in summary["phases"]) == summary["records_streamed"]
     # None lost, none scored twice, across four swaps: one prediction per record, by its id.
     registry = registry_client(settings.schema_registry_url)
-    records = TopicCodec.for_topic(registry, settings.topics.records, "record")
-    predictions = TopicCodec.for_topic(registry, settings.topics.predictions, "prediction")
+    records = topic_codec(registry, settings, settings.topics.records)
+    predictions = topic_codec(registry, settings, settings.topics.predictions)
     record_ids = [records.decode(m.value())["id"] for m in read_all(settings.bootstrap_servers, settings.topics.records)]
     predicted = Counter(predictions.decode(m.value())["record_id"]
                         for m in read_all(settings.bootstrap_servers, settings.topics.predictions))

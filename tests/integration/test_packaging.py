@@ -36,7 +36,7 @@ from mlstream.kafka.serde import schema_text
 from mlstream.kafka.topics import project_topics, schema_of
 from mlstream.lineage.config import lineage_schema
 from mlstream.lineage.typesystem import TypeSystem
-from mlstream.registry.builds import code_version
+from mlstream.registry.training import code_version
 from mlstream.settings import SCHEMA_DIR, Settings
 from linkage.config import CONFIG_DIR, LinkageConfig
 from tools.local_services import kafka, registry

@@ -18,3 +18,10 @@ def test_every_command_formats_its_help():
     assert len(parsers) > 30
     for parser in parsers:
         assert parser.format_help().startswith("usage: "), parser.prog
+
+
+def test_train_is_an_alias_of_models_build():
+    alias = vars(build_parser().parse_args(["train", "fraud", "--spec", "hoeffding_tree", "--seed", "3"]))
+    build = vars(build_parser().parse_args(["models", "build", "fraud", "--spec", "hoeffding_tree", "--seed", "3"]))
+    assert alias.pop("command") == "train" and build.pop("command") == "models"
+    assert alias == build

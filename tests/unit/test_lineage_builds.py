@@ -1,4 +1,4 @@
-"""Build manifests: split plans, sampling, frames and the JSON round trip (no Kafka)."""
+"""Build manifests: split plans, frames and the JSON round trip (no Kafka)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import doctest
 
 import pytest
 
-from mlstream.registry import builds
-from mlstream.registry.builds import BuildManifest, OffsetRange, SplitManifest, plan_splits, sample
-from mlstream.errors import UserError
+from mlstream.registry import manifest, training
+from mlstream.registry.manifest import BuildManifest, OffsetRange, SplitManifest, frames, plan_splits
 
 
-def test_doctests():
-    result = doctest.testmod(builds)
+@pytest.mark.parametrize("module", [manifest, training])
+def test_doctests(module):
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -26,21 +26,8 @@ def test_plan_covers_every_offset_once_in_order():
     assert not any(r.partition == 2 for rs in plan.values() for r in rs)
 
 
-def test_sampling_is_deterministic_and_balances():
-    ids = [str(i) for i in range(100)]
-    labels = {i: int(i) < 10 for i in ids}
-    down = sample(ids, labels, {"method": "down", "seed": 3})
-    assert down == sample(ids, labels, {"method": "down", "seed": 3})
-    assert sum(labels[i] for i in down) == 10 and len(down) == 20
-    up = sample(ids, labels, {"method": "up", "ratio": 0.5, "seed": 3})
-    assert sum(labels[i] for i in up) == 45 and len(up) == 135
-    assert sample(ids, labels, {"method": "none"}) == ids
-    with pytest.raises(UserError, match="sideways"):
-        sample(ids, labels, {"method": "sideways"})
-
-
 def test_frames_are_length_prefixed_values():
-    assert builds.frames([b"ab", b""]) == b"\x00\x00\x00\x02ab\x00\x00\x00\x00"
+    assert frames([b"ab", b""]) == b"\x00\x00\x00\x02ab\x00\x00\x00\x00"
 
 
 def test_manifest_round_trips_through_json():

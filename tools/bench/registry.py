@@ -12,7 +12,9 @@ Runs on topics of its own (a fresh prefix) against the local services.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
+import threading
 import time
 
 from tools.demo import start_app, stop_app, wait_for, wait_for_app
@@ -47,8 +49,6 @@ def first_prediction_ms(settings: Settings, codec, since: dict[int, int], model:
 
 
 def bench(base: Settings, *, records: int = 5000, say=print) -> dict:
-    import threading
-
     run = time.strftime("%Y%m%d-%H%M%S")
     settings = dataclasses.replace(base, topics=Topics(prefix=f"mlstream.bench-models-{run}.",
                                                        atlas_hook=base.topics.atlas_hook),
@@ -86,8 +86,6 @@ def bench(base: Settings, *, records: int = 5000, say=print) -> dict:
                  120, "the app catching up")
 
         def live():
-            import itertools
-
             stream = itertools.takewhile(lambda _: not stop_feed.is_set(),
                                          examples("sea-drift", seed=2, drift_at=10**9))
             play(stream, KafkaFeedSink(settings), dataset="sea-drift", source=source_name("sea-drift"), seed=2,

@@ -11,7 +11,9 @@ from apps.lineage_service.service import LineageService, stop_background
 from mlstream.errors import UserError
 from mlstream.lineage import lifecycle
 from mlstream.lineage.spool import lineage_emitter
-from mlstream.registry import builds
+from mlstream.registry.manifest import BuildManifest
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry import training
 from mlstream.settings import Settings
 from tools import lineage_retrace as retrace
 from tools import lineage_views as views
@@ -62,9 +64,9 @@ def cmd_lineage(args, settings: Settings) -> int:
         result = views.who(client, args.dataset, settings.atlas_namespace)
         print(json.dumps(result, indent=2) if args.json else views.format_who(result))
     elif args.action == "reproduce":
-        manifest = (builds.BuildManifest.from_json(open(args.manifest, encoding="utf-8").read()) if args.manifest
-                    else builds.manifest_from_lineage(client, args.build, settings.atlas_namespace))
-        report = builds.reproduce(settings, manifest, args.out)
+        manifest = (BuildManifest.from_json(open(args.manifest, encoding="utf-8").read()) if args.manifest
+                    else training.manifest_of(open_registry(settings).build(args.build)))
+        report = training.reproduce(settings, manifest, args.out)
         if args.json:
             print(json.dumps(report, indent=2))
         for split, files in report.items():
@@ -115,8 +117,8 @@ def add_commands(sub) -> None:
     who.add_argument("dataset")
     who.add_argument("--json", action="store_true", help="print JSON")
     reproduce = lineage_sub.add_parser("reproduce", help="write out the exact train/validation/test records of a "
-                                       "model build (its CRN or <model>/<version>) and check them against its manifest")
+                                       "registry build (MODEL/VERSION or its CRN) and check them against its manifest")
     reproduce.add_argument("build")
     reproduce.add_argument("--out", required=True, help="folder for <split>/records.bin, labels.bin, order.txt")
-    reproduce.add_argument("--manifest", default=None, help="read the build manifest from this file, not the lineage")
+    reproduce.add_argument("--manifest", default=None, help="read the build manifest from this file, not the registry")
     reproduce.add_argument("--json", action="store_true", help="also print the per-file report as JSON")

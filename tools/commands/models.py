@@ -11,9 +11,9 @@ from mlstream.config_store import open_config_store
 from mlstream.errors import UserError
 from mlstream.registry.control import ROLLBACK, ControlChannel, check_deployable, deploy_command
 from mlstream.registry.metadata_log import open_registry
-from mlstream.registry.records import CHAMPION, SHADOW, ModelSpec
+from mlstream.registry.records import CHAMPION, SHADOW
 from mlstream.registry.registry import parse_ref
-from mlstream.registry.training import build_settings_from_yaml, rebuild, train_build
+from mlstream.registry.training import build_settings_from_yaml, model_spec, rebuild, train_build
 from mlstream.scoring.model_store import open_model_store
 from mlstream.settings import Settings
 from tools.bench.registry import bench, format_bench
@@ -55,6 +55,30 @@ def _sampling(args) -> dict | None:
     return {"method": args.sampling, "desired_dist": dist, "seed": seed}
 
 
+BUILD_HELP = ("train MODEL on what the records and labels topics hold now (exact offset ranges per split), "
+              "store the snapshot, register the build with its manifest, report its lineage")
+
+
+def training_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampling", choices=["none", "under", "over"], default=None,
+                   help="river's random under- or over-sampler around the model")
+    p.add_argument("--desired-dist", help="class proportions for the sampler, e.g. True=0.5,False=0.5")
+    p.add_argument("--class-weight", help="learning weight per class, e.g. True=10 (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sampler")
+    p.add_argument("--json", action="store_true", help="print the build as JSON")
+
+
+def add_build_arguments(build: argparse.ArgumentParser) -> None:
+    """The arguments of ``models build`` (and of its alias ``mlstream train``)."""
+    build.add_argument("model", help="the model's name (a registry model; created on first build)")
+    build.add_argument("--spec", help="a models/ spec (default: the model's, else MLSTREAM_MODEL)")
+    build.add_argument("--param", action="append", help="hyper-parameter NAME=VALUE of the spec (repeat)")
+    build.add_argument("--config", help="take spec, params, sampling, class_weight and seed from this versioned "
+                       "config ('mlstream config put NAME FILE'; NAME or NAME@VERSION); flags override it")
+    training_options(build)
+    build.set_defaults(action="build")
+
+
 def add_arguments(models: argparse.ArgumentParser) -> None:
     sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
     lst = sub.add_parser("list", help="every build: status, spec, sampling, test accuracy, where it serves")
@@ -63,23 +87,7 @@ def add_arguments(models: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="one build in full: data offsets, sampling, metrics per class, snapshot")
     show.add_argument("build", help="MODEL/VERSION or a build CRN")
     show.add_argument("--json", action="store_true", help="print JSON")
-
-    def training_options(p, defaults: bool):
-        p.add_argument("--sampling", choices=["none", "under", "over"], default="none" if defaults else None,
-                       help="river's random under- or over-sampler around the model")
-        p.add_argument("--desired-dist", help="class proportions for the sampler, e.g. True=0.5,False=0.5")
-        p.add_argument("--class-weight", help="learning weight per class, e.g. True=10 (default 1)")
-        p.add_argument("--seed", type=int, default=0 if defaults else None, help="seed of the sampler")
-        p.add_argument("--json", action="store_true", help="print the build as JSON")
-
-    build = sub.add_parser("build", help="train MODEL on what the records and labels topics hold now, "
-                           "store the snapshot, register the build")
-    build.add_argument("model", help="the model's name (a registry model; created on first build)")
-    build.add_argument("--spec", help="a models/ spec (default: the model's, else MLSTREAM_MODEL)")
-    build.add_argument("--param", action="append", help="hyper-parameter NAME=VALUE of the spec (repeat)")
-    build.add_argument("--config", help="take spec, params, sampling, class_weight and seed from this versioned "
-                       "config ('mlstream config put NAME FILE'; NAME or NAME@VERSION); flags override it")
-    training_options(build, defaults=False)
+    add_build_arguments(sub.add_parser("build", help=BUILD_HELP, description=BUILD_HELP))
 
     deploy = sub.add_parser("deploy", help="serve a build in a running app, swapped between two records")
     deploy.add_argument("build", help="MODEL/VERSION or a build CRN")
@@ -96,7 +104,7 @@ def add_arguments(models: argparse.ArgumentParser) -> None:
     rebuild = sub.add_parser("rebuild", help="train a build again from the exact data it recorded; with no "
                              "changes the new build must predict exactly like the old one")
     rebuild.add_argument("build", help="MODEL/VERSION or a build CRN")
-    training_options(rebuild, defaults=False)
+    training_options(rebuild)
     retire = sub.add_parser("retire", help="mark a build retired: it can no longer be deployed")
     retire.add_argument("build", help="MODEL/VERSION or a build CRN")
     bench = sub.add_parser("bench", help="time a redeploy (command to first prediction of the new build) and a "
@@ -140,13 +148,8 @@ def cmd_models(args, settings: Settings) -> int:
                 kept = open_config_store(settings).get(name, int(version) if version else None)
                 config_name = f"{kept.name} v{kept.version}"
                 from_config = build_settings_from_yaml(kept.text, f"config {config_name}")
-            spec = registry.spec(args.model)
-            wanted_spec = args.spec or from_config.get("spec")
-            wanted_params = _params(args.param) or from_config.get("params")
-            if spec is None or (wanted_spec and wanted_spec != spec.spec) or wanted_params:
-                spec = registry.add_spec(ModelSpec(args.model, wanted_spec or (spec.spec if spec else settings.model),
-                                                   wanted_params or (spec.params if spec else {}),
-                                                   created_at_ms=time.time_ns() // 1_000_000))
+            spec = model_spec(registry, args.model, args.spec or from_config.get("spec"),
+                              _params(args.param) or from_config.get("params"), default_spec=settings.model)
             build = train_build(settings, registry, store, model=args.model, spec=spec.spec, params=spec.params,
                                 sampling=_sampling(args) or from_config.get("sampling"),
                                 class_weight=(_pairs(args.class_weight, "--class-weight")

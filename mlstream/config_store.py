@@ -60,6 +60,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from mlstream.errors import UserError
+from mlstream.kafka.serde import registry_client
 
 CONFIG_RECORD_NAME = "Config"
 CONFIG_RECORD_NAMESPACE = "mlstream.config"
@@ -259,8 +260,6 @@ def open_config_store(settings, folder: str | os.PathLike | None = None) -> Conf
     """The registry of ``settings`` (subjects under the topic prefix), or ``folder`` if given."""
     if folder is not None:
         return FolderConfigStore(folder)
-    from mlstream.kafka.serde import registry_client
-
     return SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
 
 

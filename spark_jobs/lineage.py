@@ -24,8 +24,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mlstream.lineage import entities as e
+from mlstream.lineage.emitter import LineageDeliveryError
 from mlstream.lineage.hook import entity_create_v2
+from mlstream.lineage.spool import lineage_emitter
 from mlstream.settings import Settings
+from spark_jobs.session import database, table_name
 
 SPARK_PROCESS = "spark_process"
 
@@ -39,8 +42,6 @@ def topic_input(settings: Settings, topic: str) -> Dataset:
 
 
 def table_output(settings: Settings, table: str, view: bool = False) -> Dataset:
-    from spark_jobs.session import table_name
-
     return ("table", table_name(settings, table), view)
 
 
@@ -108,10 +109,6 @@ def user() -> str:
 def report_job(settings: Settings, job: str, inputs: Sequence[Dataset], outputs: Sequence[Dataset],
                extra: Sequence[dict] = (), details: str | None = None) -> dict:
     """Send the job's lineage (Atlas REST or the hook topic, spooled when undeliverable); returns it."""
-    from mlstream.lineage.emitter import LineageDeliveryError
-    from mlstream.lineage.spool import lineage_emitter
-    from spark_jobs.session import database
-
     notification = job_notification(job, inputs, outputs, namespace=settings.atlas_namespace,
                                     database=database(settings), bootstrap_servers=settings.bootstrap_servers,
                                     user=user(), extra=extra, details=details)

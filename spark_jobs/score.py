@@ -22,10 +22,14 @@ import time
 from typing import Callable
 
 from mlstream.errors import UserError
+from mlstream.metrics import KafkaMetricsSink, MetricsTracker
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry.snapshots import load_snapshot
+from mlstream.scoring.model_store import open_model_store
 from mlstream.scoring.online_model import OnlineModel
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import decoded_rows, kafka_options, quarantined
+from spark_jobs.avro import decode, decoded_rows, kafka_options, quarantined
 from spark_jobs.session import register_table, table_path
 from spark_jobs.topics import label_value, prepare, read_batch
 
@@ -36,10 +40,6 @@ QUARANTINE = "score_quarantine"
 def load_model(settings: Settings) -> OnlineModel:
     """What the stream app serves: the registry's deployment for ``MLSTREAM_APP_ID`` (its newest checkpoint,
     else the build's snapshot), or else the checkpoint of ``MLSTREAM_MODEL`` / ``MLSTREAM_MODEL_VERSION``."""
-    from mlstream.registry.metadata_log import open_registry
-    from mlstream.registry.snapshots import load_snapshot
-    from mlstream.scoring.model_store import open_model_store
-
     store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url or None)
     deployment = open_registry(settings).serving(settings.app_id)
     name, version = ((deployment.model, deployment.build_version) if deployment
@@ -116,9 +116,6 @@ class BatchScorer:
 
 def run(spark, settings: Settings, trigger_seconds: float = 5.0, available_now: bool = False,
         say: Callable[[str], None] = print, query_name: str | None = None) -> dict:
-    from mlstream.metrics import KafkaMetricsSink, MetricsTracker
-    from spark_jobs.avro import decode
-
     records = prepare(settings, "records")
     model = load_model(settings)
     tracker = MetricsTracker(KafkaMetricsSink(settings), model.name, model.version, DEPLOYMENT)

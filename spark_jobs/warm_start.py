@@ -19,10 +19,18 @@ import json
 import time
 from typing import Callable
 
+import models
 from mlstream.errors import UserError
+from mlstream.metrics import KafkaMetricsSink, MetricsTracker
+from mlstream.registry import Build
+from mlstream.registry.control import ControlChannel, deploy_command
+from mlstream.registry.metadata_log import open_registry
+from mlstream.registry.snapshots import save_snapshot
+from mlstream.scoring.model_store import open_model_store
 from mlstream.settings import Settings
 from spark_jobs import lineage
 from spark_jobs.session import register_table, table_name, table_path
+from spark_jobs.splits import manifest_file
 from spark_jobs.topics import label_value
 
 DEPLOYMENT = "spark-warm-start"
@@ -45,14 +53,6 @@ def split_tables(spark, settings: Settings, splits: str, version: int) -> tuple[
 
 def run(spark, settings: Settings, splits: str, splits_version: int, model: str | None = None,
         spec: str | None = None, deploy: bool = False, say: Callable[[str], None] = print) -> dict:
-    import models
-    from mlstream.metrics import KafkaMetricsSink, MetricsTracker
-    from mlstream.registry import Build
-    from mlstream.registry.metadata_log import open_registry
-    from mlstream.registry.snapshots import save_snapshot
-    from mlstream.scoring.model_store import open_model_store
-    from spark_jobs.splits import manifest_file
-
     model = model or settings.model
     spec = spec or model
     if spec not in models.SPECS:
@@ -104,8 +104,6 @@ def run(spark, settings: Settings, splits: str, splits_version: int, model: str 
     result = {"build": build.ref, "build_crn": build.crn, "spec": spec, "train_rows": learned,
               "validation_rows": total, "validation_accuracy": accuracy, "snapshot": build.snapshot}
     if deploy:
-        from mlstream.registry.control import ControlChannel, deploy_command
-
         answer = ControlChannel(settings).request(deploy_command(settings.app_id, model, version), 60.0)
         if answer["result"] != "applied":
             raise UserError(f"{settings.app_id} refused {build.ref}: {answer['detail']}")

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlstream.lineage.emitter import LineageDeliveryError, LineageEmitter
+from mlstream.lineage.emitter import AtlasRestEmitter, KafkaHookEmitter, LineageDeliveryError, LineageEmitter
 
 _sequence = itertools.count()
 
@@ -86,12 +86,8 @@ class SpoolingEmitter:
 def lineage_emitter(settings, key: str) -> SpoolingEmitter:
     """The configured emitter: REST to ``MLSTREAM_ATLAS_URL`` if set, else the ATLAS_HOOK topic; spooled."""
     if settings.atlas_url:
-        from mlstream.lineage.emitter import AtlasRestEmitter
-
         inner: LineageEmitter = AtlasRestEmitter(settings.atlas_url)
     else:
-        from mlstream.lineage.emitter import KafkaHookEmitter
-
         inner = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers,
                                   "message.timeout.ms": 30000}, settings.topics.atlas_hook, key=key)
     return SpoolingEmitter(inner, settings.state_dir / "lineage-spool" / key)

@@ -31,7 +31,7 @@ import inspect
 from mlstream.metrics.records import MetricValueError
 from mlstream.metrics.sink import EmbeddedMetricsSink, KafkaMetricsSink, MetricsSink
 from mlstream.metrics.store import MetricsStore, PostgresMetricsStore, SqliteMetricsStore, open_store
-from mlstream.metrics.tracking import MetricsTracker
+from mlstream.metrics.tracking import MetricsTracker, now_ms
 from mlstream.settings import Settings
 
 __all__ = [
@@ -108,8 +108,6 @@ def read_metrics(model_deployment_crn: str | None = None, start_timestamp_ms: in
     ``start_timestamp_ms`` defaults to 0 and ``end_timestamp_ms`` to now: a row
     counts when its window lies inside [start, end].
     """
-    from mlstream.metrics.tracking import now_ms
-
     end = now_ms() if end_timestamp_ms is None else end_timestamp_ms
     rows = _store().read(model_deployment_crn=model_deployment_crn, start_timestamp_ms=start_timestamp_ms or 0,
                          end_timestamp_ms=end, model_crn=model_crn, model_build_crn=model_build_crn)

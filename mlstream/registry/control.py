@@ -19,6 +19,7 @@ import time
 import uuid
 
 from mlstream.errors import UserError
+from mlstream.kafka.reader import end_offsets
 from mlstream.registry.records import CHAMPION
 from mlstream.settings import Settings
 
@@ -72,8 +73,6 @@ class ControlChannel:
     def request(self, command: dict, timeout_s: float = 60.0) -> dict:
         """Send ``command`` and return the first outcome an app instance gives it."""
         from confluent_kafka import Consumer, TopicPartition
-
-        from mlstream.kafka.reader import end_offsets
 
         start = end_offsets(self.settings.bootstrap_servers, self.topic)
         self.send(command)

@@ -44,7 +44,7 @@ from apps.linker.dashboard import LinkageHistory
 from apps.linker.lineage import emit_linkage_lineage
 from apps.linker.settings import LinkageSettings, load_config
 from mlstream.streaming.skipped_records import SkippedRecords
-from apps.scorer.web import serve_dashboard
+from apps.web import serve_dashboard
 
 log = logging.getLogger(__name__)
 

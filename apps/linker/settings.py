@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 
 from linkage.config import ConfigError, LinkageConfig
+from mlstream.config_store import SchemaRegistryConfigStore
+from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings
 
 DEFAULTS = {
@@ -49,9 +51,6 @@ class LinkageSettings:
 def load_config(spec: str, settings: Settings, store_prefix: str = "") -> tuple[LinkageConfig, str]:
     """The config ``spec`` names and its version: the registry's, or ``file:<sha256 prefix>``."""
     if spec.startswith(REGISTRY_PREFIX):
-        from mlstream.config_store import SchemaRegistryConfigStore
-        from mlstream.kafka.serde import registry_client
-
         name, _, version = spec[len(REGISTRY_PREFIX):].partition("@")
         if version and not version.isdigit():
             raise ConfigError(f"{spec}: the version after '@' must be a number")

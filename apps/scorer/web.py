@@ -7,16 +7,15 @@ latency histogram is observed per record.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from mlstream.scoring.monitoring import ModelMonitor
 from apps.scorer.dashboard import LiveHistory
+from apps.web import serve_dashboard
+from mlstream.scoring.monitoring import ModelMonitor
 
-STATIC = Path(__file__).parent.parent / "static"
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 #: counter name in the app -> (Prometheus name, help)
 COUNTERS = {
@@ -75,24 +74,3 @@ class WebViews:
 
         serve_dashboard(app, "dashboard", lambda: live.snapshot(clock_ms()))
 
-
-def serve_dashboard(app, name: str, data: Callable[[], dict]) -> None:
-    """``/dashboard/``: the page ``static/<name>.html``, its script, the shared charts and styles, its data."""
-
-    @app.page("/dashboard/")
-    async def dashboard(web, request):
-        return web.html((STATIC / f"{name}.html").read_text())
-
-    @app.page("/dashboard/{script}.js")
-    async def dashboard_script(web, request, script: str):
-        if script not in ("charts", name):
-            return web.text("not found", status=404)
-        return web.bytes((STATIC / f"{script}.js").read_bytes(), content_type="application/javascript")
-
-    @app.page("/dashboard/charts.css")
-    async def dashboard_styles(web, request):
-        return web.bytes((STATIC / "charts.css").read_bytes(), content_type="text/css")
-
-    @app.page("/dashboard/data.json")
-    async def dashboard_data(web, request):
-        return web.json(data())

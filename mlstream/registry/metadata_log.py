@@ -1,4 +1,4 @@
-"""Where registry metadata is kept: key -> latest JSON value, in a compacted Kafka topic or in memory.
+"""The registry's metadata log on a compacted Kafka topic, and the registry opened on it.
 
 Keys are CRNs; a compacted topic keeps the newest value of each key forever, so every app
 instance that reads the topic to its end sees the same registry.
@@ -7,34 +7,20 @@ instance that reads the topic to its end sees the same registry.
 from __future__ import annotations
 
 import json
-from typing import Protocol
 
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import create_topics, project_topics
+from mlstream.registry.registry import Registry
 from mlstream.settings import Settings
 
 
-class MetadataLog(Protocol):
-    def append(self, key: str, value: dict) -> None: ...
-
-    def read(self) -> dict[str, dict]: ...
-
-
-class MemoryMetadataLog:
-    """The embedded implementation, for tests and one-process use."""
-
-    def __init__(self):
-        self.entries: dict[str, dict] = {}
-
-    def append(self, key: str, value: dict) -> None:
-        self.entries[key] = json.loads(json.dumps(value))
-
-    def read(self) -> dict[str, dict]:
-        return dict(self.entries)
-
-
 class KafkaMetadataLog:
-    def __init__(self, settings: Settings):
-        from confluent_kafka import Producer
+    """A :class:`~mlstream.registry.registry.MetadataLog` on the registry topic."""
 
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.topic = settings.topics.model_registry
         self.producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
@@ -47,8 +33,6 @@ class KafkaMetadataLog:
             raise RuntimeError(f"registry update {key} not delivered to {self.topic}: {errors or 'timed out'}")
 
     def read(self) -> dict[str, dict]:
-        from mlstream.kafka.reader import read_all
-
         entries: dict[str, dict] = {}
         for message in sorted(read_all(self.settings.bootstrap_servers, self.topic), key=lambda m: m.offset()):
             if message.value() is not None:
@@ -58,17 +42,11 @@ class KafkaMetadataLog:
 
 def ensure_topics(settings: Settings) -> None:
     """Create the registry and deployments topics if missing (auto-creation would not make one compacted)."""
-    from confluent_kafka.admin import AdminClient
-
-    from mlstream.kafka.topics import create_topics, project_topics
-
     mine = {settings.topics.model_registry, settings.topics.deployments}
     create_topics(AdminClient({"bootstrap.servers": settings.bootstrap_servers}),
                   [s for s in project_topics(settings) if s.name in mine], say=lambda line: None)
 
 
-def open_registry(settings: Settings):
-    from mlstream.registry.registry import Registry
-
+def open_registry(settings: Settings) -> Registry:
     ensure_topics(settings)
     return Registry(KafkaMetadataLog(settings))

@@ -1,6 +1,8 @@
 """The registry's rules over its metadata log: look-ups, versions, retiring, recording deployments.
 
-    >>> from mlstream.registry.metadata_log import MemoryMetadataLog
+The registry needs of its log only :class:`MetadataLog`: the log on a compacted Kafka topic
+is an adapter of it (:mod:`mlstream.registry.metadata_log`), the one in memory is here.
+
     >>> registry = Registry(MemoryMetadataLog())
     >>> registry.add_build(Build(model="fraud", version="1", spec="logistic_regression")).ref
     'fraud/1'
@@ -15,11 +17,33 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from typing import Protocol
 
 from mlstream.errors import UserError
 from mlstream.identifiers import build_crn
-from mlstream.registry.metadata_log import MetadataLog
 from mlstream.registry.records import CHAMPION, Build, Deployment, ModelSpec
+
+
+class MetadataLog(Protocol):
+    """Where registry metadata is kept: key (a CRN) -> latest JSON value."""
+
+    def append(self, key: str, value: dict) -> None: ...
+
+    def read(self) -> dict[str, dict]: ...
+
+
+class MemoryMetadataLog:
+    """The embedded implementation, for tests and one-process use."""
+
+    def __init__(self):
+        self.entries: dict[str, dict] = {}
+
+    def append(self, key: str, value: dict) -> None:
+        self.entries[key] = json.loads(json.dumps(value))
+
+    def read(self) -> dict[str, dict]:
+        return dict(self.entries)
 
 
 class RegistryError(UserError):

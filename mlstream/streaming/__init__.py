@@ -1,1 +1,1 @@
-"""What both Faust apps share: the app factory, the Kafka transport, read-back of skipped records, dead-lettering."""
+"""What both Faust apps share: the app factory and its start-up hook, the Kafka transport, read-back of skipped records, dead-lettering."""

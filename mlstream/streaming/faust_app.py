@@ -1,13 +1,18 @@
-"""The Faust app settings both stream apps (scorer, linker) share."""
+"""The Faust app settings both stream apps (scorer, linker) share, and how they open their clients on start.
+
+Building an app contacts nothing: the broker, the registry and the model store are first
+called from :func:`on_worker_start` work, when a worker starts the app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import faust
+from mode import Service
 
 from mlstream.settings import Settings
 from mlstream.streaming import kafka_transport
@@ -51,3 +56,24 @@ async def warm_up(codecs: Iterable) -> None:
             log.warning("could not warm up the codec of %s: %s", codec.topic, err)
     gc.collect()
     gc.freeze()
+
+
+class _WorkerStart(Service):
+    def __init__(self, start: Callable[[], None]):
+        super().__init__()
+        self._start = start
+
+    async def on_start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._start)
+
+
+def on_worker_start(app: faust.App, start: Callable[[], None]) -> None:
+    """Run ``start`` (blocking: off the loop) when a worker starts ``app``, before its producer, consumer and agents.
+
+    So the first message finds done what ``start`` opens (clients, a model restored from
+    the store), and a failure stops the worker before it reads anything. Call it while
+    building the app: a dependency added before the app starts comes ahead of the ones
+    Faust adds then, and mode starts them in order. (``app.task`` and ``app.service`` run
+    after table recovery, when the agents may already have had messages.)
+    """
+    app.add_dependency(_WorkerStart(start))

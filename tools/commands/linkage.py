@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -97,15 +97,15 @@ def cmd_linkage(args, settings: Settings) -> int:
                progress=lambda line: print(line, file=sys.stderr, flush=True))
         return 0
     if args.linkage_command == "app":
-        if args.config:
-            os.environ["MLSTREAM_LINKAGE_CONFIG"] = args.config  # the app module reads it at import
-        # Imported here, not at the top: importing apps.linker.app builds the Faust app from the
-        # environment just set, and with faust.worker and river adds 3 s of CPU to `mlstream --help` (1.3 s).
+        # Imported here, not at the top: the app's modules (Faust, river) add 3 s of CPU to `mlstream --help` (1.3 s).
         from faust import Worker
 
-        from apps.linker.app import app
+        from apps.linker.app import LinkerApp
 
-        Worker(app, loglevel=args.loglevel).execute_from_commandline()
+        if args.config:
+            linkage = dataclasses.replace(linkage, config=args.config)
+        config, version = load_config(linkage.config, settings, linkage.config_store_prefix)
+        Worker(LinkerApp(settings, linkage, config, version).app, loglevel=args.loglevel).execute_from_commandline()
         return 0
     # Imported here, not at the top: the batch baseline's pandas adds 0.5 s of CPU to `mlstream --help` (1.3 s).
     from tools.bench.linkage_eval import print_report, run_eval

@@ -7,9 +7,8 @@ import random
 import pytest
 
 from mlstream.registry.control import DeployRefused, check_deployable
-from mlstream.registry.metadata_log import MemoryMetadataLog
 from mlstream.registry.records import Build, Deployment
-from mlstream.registry.registry import Registry, RegistryError, parse_ref
+from mlstream.registry.registry import MemoryMetadataLog, Registry, RegistryError, parse_ref
 from mlstream.registry.snapshots import SnapshotError, load_snapshot, save_snapshot
 from mlstream.registry.training import train_examples
 from mlstream.scoring.model_store import FolderModelStore

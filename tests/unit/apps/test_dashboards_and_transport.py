@@ -2,21 +2,10 @@
 which partitions the transport lets aiokafka fetch."""
 
 import asyncio
-import doctest
 
-import pytest
-
-import apps.scorer.dashboard
-import apps.linker.dashboard
-import mlstream.streaming.skipped_records
-from mlstream.streaming.kafka_transport import fetch_changelogs_only_when_read
 from apps.linker.dashboard import LinkageHistory
+from mlstream.streaming.kafka_transport import fetch_changelogs_only_when_read
 from mlstream.streaming.skipped_records import ReadMessage, SkippedRecords
-
-
-@pytest.mark.parametrize("module", [apps.scorer.dashboard, apps.linker.dashboard, mlstream.streaming.skipped_records])
-def test_docstring_examples(module):
-    assert doctest.testmod(module).failed == 0
 
 
 def test_linkage_history_takes_each_seconds_latency_and_shows_quality_once_there_are_records():

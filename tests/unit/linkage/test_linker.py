@@ -1,22 +1,13 @@
 """The linker end to end without Kafka: FEBRL linking and deduplication, another layout, bad input."""
 
-import doctest
 
 import pytest
 
-import linkage.evaluation
-import linkage.linker
 from linkage.config import LinkageConfig
 from linkage.datasets import load_csv, load_febrl
 from linkage.evaluation import LiveQuality, quality
-from linkage.linker import (CLASSIFIER_SAVE_EVERY, DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker,
-                            LinkerState)
+from linkage.linker import CLASSIFIER_SAVE_EVERY, DUPLICATE_RECORD, EMPTY_RECORD, UNKNOWN_SOURCE, Linker, LinkerState
 from tests.people_csv import PEOPLE_CONFIG, write_people_csvs
-
-
-@pytest.mark.parametrize("module", [linkage.linker, linkage.evaluation])
-def test_docstring_examples(module):
-    assert doctest.testmod(module).failed == 0
 
 
 def run(config, records):

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import threading
 
 import pytest
 
-from mlstream import config_store
-from mlstream.config_store import (ConfigNotFound, ConfigStoreError, FolderConfigStore, config_schema, config_text)
+from mlstream.config_store import ConfigNotFound, ConfigStoreError, FolderConfigStore, config_schema, config_text
 from mlstream.errors import UserError
-
-
-def test_doctests():
-    result = doctest.testmod(config_store)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_rollback_to_an_old_text_makes_a_new_version(tmp_path):

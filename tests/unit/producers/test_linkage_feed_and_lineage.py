@@ -1,20 +1,17 @@
 """The linkage feed's pacing, config look-up, and the lineage messages, without Kafka."""
 
-import doctest
 from types import SimpleNamespace
 
 import pytest
 
-import producers.linkage_feed
-import producers.linkage_review
-from linkage.config import ConfigError, LinkageConfig
-from linkage.datasets import SourceRecord, interleave, load_febrl
-from mlstream.lineage.typesystem import TypeSystem
-from mlstream.kafka.serde import schema_text
-from mlstream.settings import Settings
-from producers.linkage_feed import ListSink, play_records
 from apps.linker.lineage import feed_notification, linkage_app_notification
 from apps.linker.settings import load_config
+from linkage.config import ConfigError, LinkageConfig
+from linkage.datasets import SourceRecord, interleave, load_febrl
+from mlstream.kafka.serde import schema_text
+from mlstream.lineage.typesystem import TypeSystem
+from mlstream.settings import Settings
+from producers.linkage_feed import ListSink, play_records
 
 SCHEMAS = {"linkage.records-value": "linkage_record", "linkage.links-value": "link_event",
            "linkage.entities-value": "entity_update", "deadletters-value": "dead_letter"}
@@ -26,11 +23,6 @@ class SchemasOnFile:
     def get_latest_version(self, subject):
         name = next(schema for suffix, schema in SCHEMAS.items() if subject.endswith(suffix))
         return SimpleNamespace(version=1, schema=SimpleNamespace(schema_str=schema_text(name)))
-
-
-def test_docstring_examples():
-    assert doctest.testmod(producers.linkage_feed).failed == 0
-    assert doctest.testmod(producers.linkage_review).failed == 0
 
 
 def test_feed_paces_records_and_interleaves_sources():

@@ -6,26 +6,20 @@ Nothing here starts Spark; tests/integration/test_spark_jobs.py runs the jobs fo
 from __future__ import annotations
 
 import dataclasses
-import doctest
 from pathlib import Path
 
 import pyspark
 import pytest
 
-from tools.cli import build_parser
 from mlstream.lineage.typesystem import TypeSystem
 from mlstream.settings import Settings, Topics
 from spark_jobs import lineage, score, session
+from tools.cli import build_parser
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return dataclasses.replace(Settings.from_env(), state_dir=tmp_path, topics=Topics(prefix="test-1a2b."))
-
-
-@pytest.mark.parametrize("module", [lineage, score])
-def test_doctests(module):
-    assert doctest.testmod(module).failed == 0
 
 
 def test_connectors_match_the_installed_spark(settings):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 
 import pytest
@@ -33,11 +32,6 @@ def startup_message(namespace: str = "primary") -> dict:
                                model_name="logistic_regression", model_version="1",
                                started_at_ms=1_700_000_000_000, guid=next(guids))
     return entity_create_v2([*topic.values(), schema, process], user="mlstream")
-
-
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(e)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # ----- qualifiedNames and shapes ------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import re
 import shutil
@@ -10,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mlstream.lineage import typesystem
 from mlstream.lineage.typesystem import DEFAULT_TYPEDEFS_DIR, TypeDefError, TypeSystem
 
 
 @pytest.fixture(scope="module")
 def types() -> TypeSystem:
     return TypeSystem.load()
-
-
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(typesystem)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_every_file_listed_in_source_md_is_in_the_repo() -> None:

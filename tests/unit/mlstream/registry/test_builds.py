@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import doctest
-
-import pytest
-
-from mlstream.registry import manifest, training
 from mlstream.registry.manifest import BuildManifest, OffsetRange, SplitManifest, frames, plan_splits
-
-
-@pytest.mark.parametrize("module", [manifest, training])
-def test_doctests(module):
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_plan_covers_every_offset_once_in_order():

@@ -18,16 +18,40 @@ def _consumer(bootstrap_servers: str) -> Consumer:
                      "enable.auto.commit": False})
 
 
+class TopicEnds:
+    """The end offsets of one topic, read as often as wanted through one consumer.
+
+    A benchmark that watches a topic fill reads them many times a second: a consumer
+    for each read would cost more than the read.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str):
+        self.consumer = _consumer(bootstrap_servers)
+        try:
+            metadata = self.consumer.list_topics(topic, timeout=10).topics[topic]
+            if metadata.error is not None:
+                raise RuntimeError(f"cannot read topic {topic}: {metadata.error}")
+        except BaseException:
+            self.consumer.close()
+            raise
+        self.partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+
+    def read(self) -> dict[int, int]:
+        return {tp.partition: self.consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in self.partitions}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> "TopicEnds":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
-    consumer = _consumer(bootstrap_servers)
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        if metadata.error is not None:
-            raise RuntimeError(f"cannot read topic {topic}: {metadata.error}")
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in metadata.partitions}
-    finally:
-        consumer.close()
+    with TopicEnds(bootstrap_servers, topic) as ends:
+        return ends.read()
 
 
 def read_range(bootstrap_servers: str, topic: str, start: dict[int, int], end: dict[int, int],

@@ -71,8 +71,12 @@ def wait_for_app(settings: Settings, process: subprocess.Popen, log_path: Path, 
 
 def exited(what: str, process: subprocess.Popen, log_path: Path) -> UserError:
     """The error for a process that died: its exit code and last words."""
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
-    return UserError(f"{what} exited with code {process.returncode}; end of {log_path}:\n" + "\n".join(tail))
+    return UserError(f"{what} exited with code {process.returncode}; {log_tail(log_path)}")
+
+
+def log_tail(log_path: Path, lines: int = 15) -> str:
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return f"end of {log_path}:\n" + "\n".join(tail)
 
 
 def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 0.5):

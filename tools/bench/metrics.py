@@ -10,10 +10,9 @@ of the benchmark are deleted afterwards.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Callable
 
-from tools.bench.rounds import delete_run_topics, round_settings
+from tools.bench.rounds import BenchRun
 from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.kafka.serde import registry_client
 from mlstream.settings import Settings
@@ -56,17 +55,14 @@ def bench_metrics(settings: Settings, dataset: str = "bananas", records: int = 5
                   say: Callable[[str], None] = print) -> dict:
     """Alternate off and on ``repeat`` times; the best run of each mode is compared, since on a shared
     machine other work only ever slows a run down."""
-    run = uuid.uuid4().hex[:8]
     runs: dict[str, list[dict]] = {"off": [], "on": []}
-    try:
+    with BenchRun(settings) as run:
         for i in range(repeat):
             for mode in ("off", "on"):
-                s = round_settings(settings, run, f"{mode}{i}", prediction_metrics=(mode == "on"))
+                s = run.round_settings(f"{mode}{i}", prediction_metrics=(mode == "on"))
                 say(f"run {i + 1}/{repeat} metrics {mode}: {records} {dataset} records backlogged, "
                     "then drained by a fresh app")
                 runs[mode].append(run_once(s, dataset, records, say))
-    finally:
-        delete_run_topics(settings, run)
     best = {mode: max(results, key=lambda r: r["scoring_records_per_second"] or 0) for mode, results in runs.items()}
     off, on = best["off"]["scoring_records_per_second"], best["on"]["scoring_records_per_second"]
     e2e_off, e2e_on = (best[m]["end_to_end_records_per_second"] for m in ("off", "on"))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
+import uuid
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -28,12 +30,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def round_settings(settings: Settings, run: str, name: str, **changes) -> Settings:
-    """Settings of one round ``name`` of benchmark run ``run``: its topics, app id, web port, state."""
-    label = f"bench-{run}-{name}"
-    return dataclasses.replace(settings, topics=Topics(prefix=f"{label}.", atlas_hook=f"{label}.ATLAS_HOOK"),
-                               app_id=label, web_port=free_port(), state_dir=settings.state_dir / "bench" / run / name,
-                               **changes)
+class BenchRun:
+    """One run of a benchmark: its id, its rounds' settings, the machine's load around it, and the
+    clean-up after it (``with``): the run's topics always, its state folder unless a round failed,
+    so the failed round's logs stay."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.id = uuid.uuid4().hex[:8]
+        self.load_before = load_average()
+
+    def round_settings(self, name: str, **changes) -> Settings:
+        """Settings of the round ``name``: its topics, app id, web port and state folder (and ``changes``)."""
+        label = f"bench-{self.id}-{name}"
+        return dataclasses.replace(self.settings, topics=Topics(prefix=f"{label}.", atlas_hook=f"{label}.ATLAS_HOOK"),
+                                   app_id=label, web_port=free_port(),
+                                   state_dir=self.settings.state_dir / "bench" / self.id / name, **changes)
+
+    def __enter__(self) -> "BenchRun":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        delete_run_topics(self.settings, self.id)
+        if exc_type is None:
+            shutil.rmtree(self.settings.state_dir / "bench" / self.id, ignore_errors=True)
+
+    def machine(self) -> dict:
+        """What to read the figures against: the CPUs, and the load before and after the run."""
+        return {"cpus": os.cpu_count(), "load_average_before": self.load_before, "load_average_after": load_average()}
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_line(machine: dict, loaded_means: str) -> str:
+    """The table's last line: a loaded machine's figures are worse than the code's."""
+    return (f"load average (1, 5, 15 min) before {machine['load_average_before']}, after "
+            f"{machine['load_average_after']} on {machine['cpus']} CPUs: on a loaded machine {loaded_means}")
 
 
 def init_round(settings: Settings) -> None:

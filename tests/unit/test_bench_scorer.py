@@ -1,8 +1,9 @@
 """The parts of `mlstream bench scorer` that need no Kafka: the baselines' job and join, the
-figures over rounds, and the process figures read from /proc."""
+figures over rounds, the latency percentiles, and the process figures read from /proc."""
 
 from __future__ import annotations
 
+import doctest
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from mlstream.kafka.serde import schema_text
 from mlstream.scoring.online_model import OnlineModel
 from models import build
 from producers.datasets import examples
+from tools.bench import latency
 from tools.bench.rounds import cpu_seconds, peak_rss_mb, process_tree
 from tools.bench.scorer import CONTENDERS, Round, figures, format_table, with_ratios
 from tools.bench.scoring_job import FramedAvro, InMemoryJoin, ScoringJob
@@ -86,3 +88,7 @@ def test_process_figures_cover_the_children():
     finally:
         child.kill()
         child.wait()
+
+
+def test_latency_percentiles_are_nearest_rank_and_none_where_records_were_never_predicted():
+    assert doctest.testmod(latency).failed == 0

@@ -19,6 +19,12 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The Quix Streams contender of `mlstream bench scorer` runs in an environment of its own.
+.venv-quix/.installed: tools/bench/quix-requirements.txt
+	$(PYTHON) -m venv .venv-quix
+	.venv-quix/bin/pip install --quiet -r tools/bench/quix-requirements.txt
+	touch $@
+
 demo: $(INSTALLED)
 	$(BIN)/mlstream demo
 

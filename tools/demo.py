@@ -38,10 +38,16 @@ def step(n: int, total: int, text: str) -> None:
 
 
 def start_app(settings: Settings, log_path: Path) -> subprocess.Popen:
+    return start_process([sys.executable, "-m", "tools", "app"], settings, log_path)
+
+
+def start_process(command: list[str], settings: Settings, log_path: Path, env: dict[str, str] | None = None
+                  ) -> subprocess.Popen:
+    """Start ``command`` with these settings in its environment (plus ``env``), its output to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "tools", "app"], stdout=log, stderr=subprocess.STDOUT,
-                            env=os.environ | settings.to_env(), start_new_session=True)
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                            env=os.environ | settings.to_env() | (env or {}), start_new_session=True)
 
 
 def app_stats(settings: Settings) -> dict | None:
@@ -57,12 +63,20 @@ def wait_for_app(settings: Settings, process: subprocess.Popen, log_path: Path, 
 
     def answering():
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
-            raise UserError(f"the stream app exited with code {process.returncode}; end of {log_path}:\n"
-                            + "\n".join(tail))
+            raise exited("the stream app", process, log_path)
         return app_stats(settings)
 
     return wait_for(answering, timeout_s, f"the stream app's /stats/ (log: {log_path})")
+
+
+def exited(what: str, process: subprocess.Popen, log_path: Path) -> UserError:
+    """The error for a process that died: its exit code and last words."""
+    return UserError(f"{what} exited with code {process.returncode}; {log_tail(log_path)}")
+
+
+def log_tail(log_path: Path, lines: int = 15) -> str:
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return f"end of {log_path}:\n" + "\n".join(tail)
 
 
 def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 0.5):

@@ -21,11 +21,15 @@ def _consumer(bootstrap_servers: str) -> Consumer:
                      "enable.auto.commit": False})
 
 
-def _watermarks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
+def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     if metadata.error is not None:
         raise UserError(f"cannot read topic {topic}: {metadata.error}")
-    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in metadata.partitions}
+    return [TopicPartition(topic, p) for p in metadata.partitions]
+
+
+def _watermarks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
+    return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10) for tp in _partitions(consumer, topic)}
 
 
 def watermarks(bootstrap_servers: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
@@ -40,6 +44,34 @@ def watermarks(bootstrap_servers: str, topic: str) -> tuple[dict[int, int], dict
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     return watermarks(bootstrap_servers, topic)[1]
+
+
+class TopicEnds:
+    """The end offsets of one topic, read as often as wanted through one consumer.
+
+    A benchmark that watches a topic fill reads them many times a second: a consumer
+    for each read would cost more than the read.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str):
+        self.consumer = _consumer(bootstrap_servers)
+        try:
+            self.partitions = _partitions(self.consumer, topic)
+        except BaseException:
+            self.consumer.close()
+            raise
+
+    def read(self) -> dict[int, int]:
+        return {tp.partition: self.consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in self.partitions}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> "TopicEnds":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def read_range(bootstrap_servers: str, topic: str, start: dict[int, int], end: dict[int, int],

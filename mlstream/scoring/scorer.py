@@ -14,11 +14,30 @@ from typing import Callable
 
 from mlstream.scoring.model_store import ModelStore
 from mlstream.scoring.monitoring import Alert, ModelMonitor
-from mlstream.scoring.online_model import OnlineModel
+from mlstream.scoring.online_model import OnlineModel, Prediction
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def prediction_value(model: OnlineModel, prediction: Prediction, record_id: str, topic: str, partition: int,
+                     offset: int, record_time_ms: int, scored_at: int, latency_ms: float) -> dict:
+    """The value of the ``prediction`` schema for one scored record, under a new prediction id."""
+    return {
+        "prediction_id": str(uuid.uuid4()),
+        "record_id": record_id,
+        "model_name": model.name,
+        "model_version": model.version,
+        "input_topic": topic,
+        "input_partition": partition,
+        "input_offset": offset,
+        "predicted_label": prediction.label,
+        "score": prediction.score,
+        "record_time": record_time_ms,
+        "scored_at": scored_at,
+        "latency_ms": latency_ms,
+    }
 
 
 class StreamScorer:
@@ -56,24 +75,11 @@ class StreamScorer:
         scored_at = self.clock_ms()
         latency_ms = (time.perf_counter() - arrived) * 1000.0
         self.monitor.on_scored(latency_ms)
-        prediction_id = str(uuid.uuid4())
-        out = {
-            "prediction_id": prediction_id,
-            "record_id": record["id"],
-            "model_name": self.model.name,
-            "model_version": self.model.version,
-            "input_topic": topic,
-            "input_partition": partition,
-            "input_offset": offset,
-            "predicted_label": prediction.label,
-            "score": prediction.score,
-            "record_time": record_time_ms,
-            "scored_at": scored_at,
-            "latency_ms": latency_ms,
-        }
+        out = prediction_value(self.model, prediction, record["id"], topic, partition, offset, record_time_ms,
+                               scored_at, latency_ms)
         pending = {
             "features": record["features"],
-            "prediction_id": prediction_id,
+            "prediction_id": out["prediction_id"],
             "predicted_label": prediction.label,
             "score": prediction.score,
             "model_version": self.model.version,

@@ -31,6 +31,7 @@ LOCAL_IMPORTS_ALLOWED: dict[str, set[str]] = {
     # every `mlstream` command builds every command group's parser: the apps (Faust, river),
     # the demos and benches (pandas) would add seconds of CPU to `mlstream --help` (1.3 s)
     "tools.commands.app": {"apps.scorer.app"},
+    "tools.commands.bench": {"tools.bench.latency", "tools.bench.scorer"},
     "tools.commands.demo": {"tools.demo_rollback"},
     "tools.commands.experiments": {"mlstream.metrics.experiments"},
     "tools.commands.linkage": {"apps.linker.app", "tools.bench.linkage_eval"},

@@ -9,27 +9,17 @@ of the benchmark are deleted afterwards.
 
 from __future__ import annotations
 
-import dataclasses
-import socket
 import time
-import uuid
 from typing import Callable
 
-from confluent_kafka.admin import AdminClient
-
+from tools.bench.rounds import BenchRun
 from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.kafka.serde import registry_client
-from mlstream.settings import Settings, Topics
+from mlstream.settings import Settings
 from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init, project_topics, topic_codec
+from mlstream.kafka.topics import init, topic_codec
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_once(settings: Settings, dataset: str, records: int, say: Callable[[str], None]) -> dict:
@@ -65,24 +55,14 @@ def bench_metrics(settings: Settings, dataset: str = "bananas", records: int = 5
                   say: Callable[[str], None] = print) -> dict:
     """Alternate off and on ``repeat`` times; the best run of each mode is compared, since on a shared
     machine other work only ever slows a run down."""
-    run = uuid.uuid4().hex[:8]
     runs: dict[str, list[dict]] = {"off": [], "on": []}
-    created: list[str] = []
-    try:
+    with BenchRun(settings) as run:
         for i in range(repeat):
             for mode in ("off", "on"):
-                prefix = f"bench-{run}-{mode}{i}."
-                s = dataclasses.replace(settings, topics=Topics(prefix=prefix, atlas_hook=f"{prefix}ATLAS_HOOK"),
-                                        app_id=f"bench-{run}-{mode}{i}", web_port=_free_port(),
-                                        state_dir=settings.state_dir / "bench" / run / f"{mode}{i}",
-                                        prediction_metrics=(mode == "on"))
-                created += [t.name for t in project_topics(s)]
+                s = run.round_settings(f"{mode}{i}", prediction_metrics=(mode == "on"))
                 say(f"run {i + 1}/{repeat} metrics {mode}: {records} {dataset} records backlogged, "
                     "then drained by a fresh app")
                 runs[mode].append(run_once(s, dataset, records, say))
-    finally:
-        if created:
-            AdminClient({"bootstrap.servers": settings.bootstrap_servers}).delete_topics(created)
     best = {mode: max(results, key=lambda r: r["scoring_records_per_second"] or 0) for mode, results in runs.items()}
     off, on = best["off"]["scoring_records_per_second"], best["on"]["scoring_records_per_second"]
     e2e_off, e2e_on = (best[m]["end_to_end_records_per_second"] for m in ("off", "on"))

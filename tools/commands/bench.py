@@ -1,4 +1,4 @@
-"""``mlstream bench metrics``: benchmarks that print figures side by side with a baseline."""
+"""``mlstream bench metrics|scorer|latency``: benchmarks that print figures side by side with a baseline."""
 
 from __future__ import annotations
 
@@ -12,8 +12,25 @@ from tools.commands.arguments import DATASET_HELP, add_command
 
 
 def cmd_bench(args, settings: Settings) -> int:
-    result = bench_metrics(settings, dataset=args.dataset, records=args.records, repeat=args.repeat,
-                           say=lambda line: print(line, file=sys.stderr))
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.target == "scorer":
+        # Imported here, not at the top: the baselines' river model and drift monitoring, with scipy,
+        # add 2.5 s of CPU to `mlstream --help` (1.7 s).
+        from tools.bench import scorer
+
+        result = scorer.bench_scorer(settings, dataset=args.dataset, records=args.records, repeat=args.repeat,
+                                     quix_python=args.quix_python, say=say)
+        print(json.dumps(result, indent=2) if args.json else scorer.format_table(result))
+        return 0
+    if args.target == "latency":
+        # Imported here, not at the top: as the scorer bench above, whose contenders it runs.
+        from tools.bench import latency
+
+        result = latency.bench_latency(settings, dataset=args.dataset, rate=args.rate, seconds=args.seconds,
+                                       quix_python=args.quix_python, say=say)
+        print(json.dumps(result, indent=2) if args.json else latency.format_table(result))
+        return 0
+    result = bench_metrics(settings, dataset=args.dataset, records=args.records, repeat=args.repeat, say=say)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -36,3 +53,21 @@ def add_commands(sub) -> None:
     bench_metrics.add_argument("--repeat", type=int, default=2, help="runs of each mode, alternating; the best "
                                "of each is compared (default: %(default)s)")
     bench_metrics.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    bench_scorer = bench_sub.add_parser("scorer", help="the stream app's throughput beside the in-process limit, "
+                                        "a plain confluent-kafka loop and Quix Streams, on one backlog")
+    bench_scorer.add_argument("--records", type=int, default=50_000, help="records in the backlog "
+                              "(default: %(default)s)")
+    bench_scorer.add_argument("--repeat", type=int, default=3, help="rounds of each contender, alternating; median "
+                              "and best are shown (default: %(default)s)")
+    bench_latency = bench_sub.add_parser("latency", help="p50/p99 from a record's produce time to its prediction's, "
+                                         "for each Kafka contender of 'bench scorer' at a steady rate")
+    bench_latency.add_argument("--rate", type=float, default=5000.0, help="records per second (default: %(default)s)")
+    bench_latency.add_argument("--seconds", type=float, default=60.0, help="how long the feed plays "
+                               "(default: %(default)s)")
+    for contenders in (bench_scorer, bench_latency):
+        contenders.add_argument("--dataset", default="agrawal-drift", choices=sorted(DATASETS), help=DATASET_HELP)
+        contenders.add_argument("--quix-python", default=None, help="the Python of the Quix Streams environment "
+                                "(default: .venv-quix/bin/python, made by 'make .venv-quix/.installed'; without "
+                                "it, Quix Streams is skipped)")
+        contenders.add_argument("--json", action="store_true", help='print {"contenders": {...}} as JSON')

@@ -82,3 +82,15 @@ def test_changelogs_are_fetched_only_while_faust_reads_them_and_stream_partition
     assert consumer.paused() == {changelog}
     fetch_changelogs_only_when_read(consumer, {TP("app-table-changelog", 0)}, changelogs)  # recovery again
     assert consumer.paused() == set()
+
+
+def test_a_topic_the_consumer_has_no_metadata_of_has_an_unknown_partition_count_not_zero():
+    """aiokafka says 0 for a changelog created moments ago; Faust took it for a mismatch and crashed."""
+    from types import SimpleNamespace
+
+    from mlstream.streaming.kafka_transport import Consumer
+
+    consumer = object.__new__(Consumer)  # only its thread's metadata matters here
+    consumer._thread = SimpleNamespace(topic_partitions={"records": 3, "app-table-changelog": 0}.get)
+    assert consumer.topic_partitions("records") == 3
+    assert consumer.topic_partitions("app-table-changelog") is None

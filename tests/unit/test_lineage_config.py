@@ -13,6 +13,7 @@ from mlstream.lineage import entities as e
 from mlstream.lineage.config import LineageConfigError, load_lineage_yaml
 from mlstream.lineage.model_lineage import model_build_notification
 from mlstream.lineage.typesystem import TypeSystem
+from mlstream import yaml_schema
 
 CML_LINEAGE = '''"Churn Model API Endpoint":
   hive_table_qualified_names: ["default.telco_churn@cm"]
@@ -45,8 +46,9 @@ def types() -> TypeSystem:
     return TypeSystem.load()
 
 
-def test_doctests():
-    result = doctest.testmod(lineage_config, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", [lineage_config, yaml_schema])
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 

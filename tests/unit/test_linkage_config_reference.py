@@ -1,0 +1,78 @@
+"""The linkage config's JSON Schema at every level, the "Last, First" field transform and the
+year blocking transform's date format."""
+
+import pytest
+
+from linkage.blocking import blocking_keys
+from linkage.config import BlockingKey, ConfigError, KeyPart, LinkageConfig
+from linkage.normalize import last_first, normalize_record
+
+BASE = """\
+name: people
+mode: dedupe
+fields: {surname: last_name, dob: birth_date}
+blocking:
+  - name: sdx
+    parts: [{field: surname, transform: soundex}]
+comparisons:
+  - {field: surname, method: jaro_winkler, levels: [0.95, 0.85]}
+  - {field: dob, method: date, formats: ["%Y-%m-%d"]}
+"""
+
+
+def problems(text: str) -> str:
+    with pytest.raises(ConfigError) as raised:
+        LinkageConfig.from_yaml(text, "people.yaml")
+    return str(raised.value)
+
+
+def test_a_typo_inside_a_comparison_is_refused_with_its_path():
+    text = problems(BASE.replace("levels: [0.95", "levls: [0.95"))
+    assert "people.yaml:8: comparisons[0].levls: unknown key (allowed: field, formats, levels, method, tolerance)" \
+        in text
+
+
+def test_a_typo_inside_a_blocking_part_is_refused_with_its_path():
+    text = problems(BASE.replace("transform: soundex", "transfrom: soundex"))
+    assert "people.yaml:6: blocking[0].parts[0].transfrom: unknown key (allowed: field, format, length, transform)" \
+        in text
+
+
+def test_keys_where_they_do_nothing_are_refused():
+    text = problems(BASE.replace("levels: [0.95, 0.85]", 'formats: ["%Y"]')
+                    .replace('formats: ["%Y-%m-%d"]', "tolerance: 2")
+                    .replace("transform: soundex", "transform: soundex, length: 3"))
+    assert "people.yaml:6: blocking[0].parts[0].length: only for transform prefix" in text
+    assert "people.yaml:8: comparisons[0].formats: only for method date" in text
+    assert "people.yaml:9: comparisons[1].tolerance: only for method number" in text
+    text = problems(BASE.replace('formats: ["%Y-%m-%d"]', "levels: [0.9]"))
+    assert "comparisons[1].levels: only for string methods" in text
+
+
+def test_nested_settings_and_types_are_checked_too():
+    text = problems(BASE + "model: {em: {iteratons: 5}}\nclassifier: {weight: 2}\nmax_block_size: many\n")
+    assert "model.em.iteratons: unknown key" in text
+    assert "classifier.weight: must be in (0, 1]" in text
+    assert "max_block_size: must be a positive integer" in text
+
+
+def test_last_first_reorders_names_before_normalizing():
+    assert last_first("Smith, John") == "John Smith"
+    assert last_first("John Smith") == "John Smith"
+    config = LinkageConfig.from_yaml(BASE.replace("surname: last_name", "surname: {column: name, transform: last_first}"))
+    assert config.fields["surname"] == "name" and config.field_transforms == {"surname": "last_first"}
+    assert normalize_record({"name": "O'Neill,  Zoë"}, config)["surname"] == "zoe o neill"
+    assert normalize_record({"name": "Zoë O'Neill"}, config)["surname"] == "zoe o neill"
+    assert "fields.surname.transform" in problems(BASE.replace("surname: last_name",
+                                                                "surname: {column: name, transform: first_last}"))
+
+
+def test_year_reads_the_configured_date_format():
+    us, iso = (BlockingKey("born", (KeyPart("dob", "year", format=fmt),)) for fmt in ("%m/%d/%Y", "%Y-%m-%d"))
+    assert blocking_keys({"dob": "04 03 1980"}, [us]) == ["born:1980"]
+    assert blocking_keys({"dob": "1980 04 03"}, [iso]) == ["born:1980"]
+    assert blocking_keys({"dob": "04 03 80"}, [us]) == []  # not in its format: no key, not a wrong one
+    assert "blocking[0].parts[0]: year needs a date format" in problems(
+        BASE.replace("{field: surname, transform: soundex}", "{field: dob, transform: year}"))
+    assert "blocking[0].parts[0].format: only for transform year" in problems(
+        BASE.replace("transform: soundex", 'transform: soundex, format: "%Y"'))

@@ -1,11 +1,15 @@
-"""The linkage config's JSON Schema at every level, the "Last, First" field transform and the
-year blocking transform's date format."""
+"""The linkage config's JSON Schema at every level, the "Last, First" field transform, the
+year blocking transform's date format, and the eval's true pairs from a file."""
 
 import pytest
 
+import tools.bench.linkage_eval as linkage_eval
+from apps.linker.settings import LinkageSettings
 from linkage.blocking import blocking_keys
 from linkage.config import BlockingKey, ConfigError, KeyPart, LinkageConfig
+from linkage.datasets import csv_dataset, read_truth_pairs
 from linkage.normalize import last_first, normalize_record
+from mlstream.settings import Settings
 
 BASE = """\
 name: people
@@ -76,3 +80,51 @@ def test_year_reads_the_configured_date_format():
         BASE.replace("{field: surname, transform: soundex}", "{field: dob, transform: year}"))
     assert "blocking[0].parts[0].format: only for transform year" in problems(
         BASE.replace("transform: soundex", 'transform: soundex, format: "%Y"'))
+
+
+def test_truth_pairs_file(tmp_path):
+    good = tmp_path / "pairs.csv"
+    good.write_text("source_a,record_id_a,source_b,record_id_b\ncrm,1,billing,7\nbilling,7,crm,1\ncrm,2,crm,3\n")
+    assert read_truth_pairs(good) == {frozenset(("crm|1", "billing|7")), frozenset(("crm|2", "crm|3"))}
+    (tmp_path / "crm.csv").write_text("id,last_name,birth_date\n1,smith,1980-01-02\n2,jones,1970-03-04\n"
+                                      "3,jones,1970-03-04\n")
+    config = LinkageConfig.from_yaml(BASE)  # no truth key: the file gives the pairs
+    data = csv_dataset([(tmp_path / "crm.csv", "crm", "id")], config, read_truth_pairs(good))
+    assert data.true_pairs == {frozenset(("crm|2", "crm|3"))}  # billing's records are not judged here
+    bad_header = tmp_path / "header.csv"
+    bad_header.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="needs the header source_a,record_id_a,source_b,record_id_b"):
+        read_truth_pairs(bad_header)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("source_a,record_id_a,source_b,record_id_b\ncrm,1,,7\n")
+    with pytest.raises(ConfigError, match=r"blank.csv:2: every column"):
+        read_truth_pairs(blank)
+    with pytest.raises(ConfigError, match="no truth pairs file"):
+        read_truth_pairs(tmp_path / "nowhere.csv")
+    with pytest.raises(ConfigError, match="--truth-pairs"):
+        csv_dataset([(tmp_path / "crm.csv", "crm", "id")], config)
+
+
+class Stop(Exception):
+    pass
+
+
+def stop(*args, **kwargs):
+    raise Stop
+
+
+def test_eval_warns_when_the_truth_gives_no_true_pairs(tmp_path, monkeypatch):
+    """The warning comes before any pass starts; the first pass is stopped right there."""
+    monkeypatch.setattr(linkage_eval, "throughput_pass", stop)
+    monkeypatch.setattr(linkage_eval.Run, "delete_topics_and_subjects", lambda self: None)
+    (tmp_path / "crm.csv").write_text("id,last_name,birth_date\n1,smith,1980-01-02\n")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("source_a,record_id_a,source_b,record_id_b\nother,1,other,2\n")
+    config = tmp_path / "people.yaml"
+    config.write_text(BASE)
+    said = []
+    with pytest.raises(Stop):
+        linkage_eval.run_eval(Settings.from_env(), LinkageSettings.from_env(), dataset="febrl4", config_spec=str(config),
+                 records=None, latency_rate=0, latency_records=None, csv_files=[(tmp_path / "crm.csv", "crm", "id")],
+                 truth_pairs_file=pairs, say=said.append)
+    assert any(line.startswith("warning: the truth gives no true pairs") and "pairs.csv" in line for line in said)

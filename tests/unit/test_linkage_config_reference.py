@@ -1,16 +1,20 @@
-"""The linkage config's JSON Schema at every level, the "Last, First" field transform, the
-year blocking transform's date format, and the eval's true pairs from a file."""
+"""The linkage config reference: the JSON Schema at every level, the reference page's example,
+the "Last, First" field transform, the year blocking transform's date format, true pairs from a file."""
+
+import re
+from pathlib import Path
 
 import pytest
 
 import tools.bench.linkage_eval as linkage_eval
 from apps.linker.settings import LinkageSettings
 from linkage.blocking import blocking_keys
-from linkage.config import BlockingKey, ConfigError, KeyPart, LinkageConfig
+from linkage.config import CONFIG_DIR, BlockingKey, ConfigError, KeyPart, LinkageConfig, config_schema
 from linkage.datasets import csv_dataset, read_truth_pairs
 from linkage.normalize import last_first, normalize_record
 from mlstream.settings import Settings
 
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "linkage-config.md"
 BASE = """\
 name: people
 mode: dedupe
@@ -58,6 +62,30 @@ def test_nested_settings_and_types_are_checked_too():
     assert "model.em.iteratons: unknown key" in text
     assert "classifier.weight: must be in (0, 1]" in text
     assert "max_block_size: must be a positive integer" in text
+
+
+def schema_keys(schema: dict, defs: dict):
+    """Every key the schema names, at every level."""
+    schema = defs.get(schema.get("$ref", "").removeprefix("#/$defs/"), schema)
+    for key, sub in schema.get("properties", {}).items():
+        yield key
+        yield from schema_keys(sub, defs)
+    for nested in ("items", "additionalProperties"):
+        if isinstance(schema.get(nested), dict):
+            yield from schema_keys(schema[nested], defs)
+
+
+def test_bundled_configs_and_the_reference_example_validate():
+    for path in CONFIG_DIR.glob("*.yaml"):
+        LinkageConfig.from_file(path)
+    page = REFERENCE.read_text()
+    example = re.search(r"```yaml\n(.*?)```", page, re.S).group(1)
+    config = LinkageConfig.from_yaml(example, str(REFERENCE))
+    assert config.field_transforms == {"full_name": "last_first"}
+    assert [p.format for k in config.blocking for p in k.parts if p.transform == "year"] == ["%d/%m/%Y"]
+    schema = config_schema()
+    undescribed = {key for key in schema_keys(schema, schema["$defs"]) if f"`{key}`" not in page}
+    assert not undescribed  # the page describes every key
 
 
 def test_last_first_reorders_names_before_normalizing():

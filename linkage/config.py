@@ -236,7 +236,7 @@ def _parse(raw: dict, text: str, lines: dict[tuple, int], source: str) -> Linkag
                           link_threshold=raw_model.get("link_threshold", ModelSettings.link_threshold),
                           em=EMSettings(**raw_model.get("em") or {}))
     truth = TruthSettings(raw_truth["field"], raw_truth["pattern"]) if raw_truth is not None else None
-    classifier = ClassifierSettings(**raw["classifier"] or {}) if "classifier" in raw else None
+    classifier = ClassifierSettings(**(raw["classifier"] or {})) if "classifier" in raw else None
     return LinkageConfig(name, raw.get("mode", "link"), fields, tuple(blocking), tuple(comparisons),
                          tuple(raw.get("sources") or ()), one_to_one, raw.get("max_block_size", 200), model, truth,
                          classifier, raw.get("description", ""), text, field_transforms)

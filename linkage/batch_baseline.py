@@ -18,7 +18,7 @@ from linkage.config import ConfigError, LinkageConfig
 from linkage.datasets import SourceRecord
 from linkage.evaluation import pair_figures
 from linkage.keys import record_key
-from linkage.normalize import normalize_text
+from linkage.normalize import normalize_record
 
 RECORDLINKAGE_METHODS = {"jaro_winkler": "jarowinkler", "levenshtein": "levenshtein",
                          "damerau_levenshtein": "damerau_levenshtein", "token_set": "qgram"}
@@ -27,7 +27,7 @@ RECORDLINKAGE_METHODS = {"jaro_winkler": "jarowinkler", "levenshtein": "levensht
 def _frame(config: LinkageConfig, records: list[SourceRecord]) -> pd.DataFrame:
     rows = {}
     for r in records:
-        fields = {name: normalize_text(r.fields.get(column)) for name, column in config.fields.items()}
+        fields = normalize_record(r.fields, config)
         keys = dict(k.split(":", 1) for k in blocking_keys(fields, config.blocking))
         rows[record_key(r.source, r.record_id)] = fields | {f"block_{k.name}": keys.get(k.name)
                                                            for k in config.blocking}

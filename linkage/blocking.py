@@ -9,6 +9,9 @@ a date of birth, an id number) keep a typo in one field from hiding a true match
 ...         BlockingKey("dob_pc", (KeyPart("dob", "digits"), KeyPart("postcode")))]
 >>> blocking_keys({"surname": "smith", "dob": "1980-02-01", "postcode": None}, keys)
 ['sdx:S530']
+>>> born = [BlockingKey("born", (KeyPart("dob", "year", format="%d/%m/%Y"),))]
+>>> blocking_keys({"dob": "03 04 1980"}, born), blocking_keys({"dob": "1980 04 03"}, born)
+(['born:1980'], [])
 >>> index = BlockingIndex({}, max_block_size=2)
 >>> for rid in ("a", "b", "c"):
 ...     index.add(rid, ["sdx:S530"])
@@ -22,6 +25,7 @@ from collections.abc import Iterable, MutableMapping, Sequence
 
 import jellyfish
 
+from linkage.comparisons import parse_date
 from linkage.config import BlockingKey, KeyPart
 
 
@@ -42,9 +46,9 @@ def _transform(value: str, part: KeyPart) -> str | None:
             return "".join(c for c in value if c.isdigit()) or None
         case "prefix":
             return compact[: part.length]
-        case "year":
-            digits = "".join(c for c in value if c.isdigit())
-            return digits[:4] if len(digits) >= 4 else None
+        case "year":  # by the part's date format: "03/04/1980" has no year in its first four digits
+            parsed = parse_date(value, (part.format,))
+            return str(parsed.year) if parsed else None
     raise ValueError(f"unknown transform {part.transform!r}")
 
 

@@ -1,7 +1,9 @@
 """A linkage config: which input fields mean what, how to block, compare, score and decide.
 
-Read from YAML and checked whole before anything runs: every problem is reported at
-once, each with the path of the offending entry, so a user can fix a config in one go.
+Read from YAML and checked whole before anything runs, against the JSON Schema
+``linkage/config.schema.json`` at every level and then for what spans keys: every problem
+is reported at once, each with its line and the path of the offending entry, so a user can
+fix a config in one go. docs/linkage-config.md describes every key.
 
 >>> config = LinkageConfig.from_yaml('''
 ... name: people
@@ -19,27 +21,37 @@ once, each with the path of the offending entry, so a user can fix a config in o
 Traceback (most recent call last):
 ...
 linkage.config.ConfigError: linkage config 'x' is invalid:
-  mode: must be one of dedupe, link (got 'both')
-  fields: map at least one field
-  blocking: give at least one blocking key
-  comparisons: give at least one comparison
+  <config>:2: mode: must be one of dedupe, link (got 'both')
+  <config>:3: fields: map at least one field
+  <config>:4: blocking: give at least one blocking key
+  <config>:5: comparisons: give at least one comparison
+>>> LinkageConfig.from_yaml('''
+... name: people
+... fields: {surname: last_name}
+... blocking: [{name: sdx, parts: [surname]}]
+... comparisons: [{field: surname, method: jaro_winkler, levls: [0.9]}]
+... ''', "people.yaml")
+Traceback (most recent call last):
+...
+linkage.config.ConfigError: linkage config 'people' is invalid:
+  people.yaml:5: comparisons[0].levls: unknown key (allowed: field, formats, levels, method, tolerance)
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
-import yaml
-
 from mlstream.errors import UserError
+from mlstream.yaml_schema import at, compose_with_lines, schema_problems
 
 MODES = ("dedupe", "link")
-TRANSFORMS = ("exact", "soundex", "metaphone", "nysiis", "match_rating", "digits", "prefix", "year")
-STRING_METHODS = ("jaro_winkler", "levenshtein", "damerau_levenshtein", "token_set", "exact")
-METHODS = STRING_METHODS + ("date", "number")
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+#: The structure of a config, key by key (docs/linkage-config.md explains each one).
+SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.json"
 
 
 class ConfigError(UserError):
@@ -51,6 +63,7 @@ class KeyPart:
     field: str
     transform: str = "exact"
     length: int | None = None  # for prefix: how many characters
+    format: str | None = None  # for year: the date format of the field, e.g. "%d/%m/%Y"
 
 
 @dataclass(frozen=True)
@@ -132,16 +145,16 @@ class LinkageConfig:
     classifier: ClassifierSettings | None = None
     description: str = ""
     text: str = ""  # the YAML it was read from, as stored
+    #: name -> transform applied to the raw value before normalizing (linkage.normalize.FIELD_TRANSFORMS)
+    field_transforms: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, text: str, where: str = "") -> "LinkageConfig":
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"linkage config {where or ''} is not valid YAML: {err}") from err
+        source = where or "<config>"
+        raw, lines = compose_with_lines(text, source, ConfigError)
         if not isinstance(raw, dict):
-            raise ConfigError(f"linkage config {where} must be a YAML mapping, got {type(raw).__name__}")
-        return _parse(raw, text, where)
+            raise ConfigError(f"linkage config {source} must be a YAML mapping, got {type(raw).__name__}")
+        return _parse(raw, text, lines, source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "LinkageConfig":
@@ -156,114 +169,74 @@ class LinkageConfig:
         return cls.from_yaml(path.read_text(), str(path))
 
 
-def _parse(raw: dict, text: str, where: str) -> LinkageConfig:
-    problems: list[str] = []
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        problems.append("name: give the config a name")
-        name = where or "?"
-    mode = raw.get("mode", "link")
-    if mode not in MODES:
-        problems.append(f"mode: must be one of {', '.join(MODES)} (got {mode!r})")
-    fields = raw.get("fields") or {}
-    if not isinstance(fields, dict) or not fields:
-        problems.append("fields: map at least one field")
-        fields = {}
-    fields = {str(k): str(v) for k, v in fields.items()}
+@cache
+def config_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _parse(raw: dict, text: str, lines: dict[tuple, int], source: str) -> LinkageConfig:
+    """The schema checks each key's shape; here, what spans keys: names used in blocking and
+    comparisons must be in fields, levels highest first, the truth pattern a regex with a group."""
+    problems = schema_problems(config_schema(), raw, lines, source)
+
+    def where(*path) -> str:
+        return at(path, lines, source)
+
+    name = raw.get("name") if isinstance(raw.get("name"), str) and raw.get("name") else source
+    raw_fields = raw.get("fields") if isinstance(raw.get("fields"), dict) else {}
+    fields = {str(k): str(v["column"] if isinstance(v, dict) else v) for k, v in raw_fields.items()
+              if isinstance(v, str) or (isinstance(v, dict) and "column" in v)}
+    field_transforms = {str(k): v["transform"] for k, v in raw_fields.items()
+                        if isinstance(v, dict) and "transform" in v}
 
     blocking = []
-    raw_blocking = raw.get("blocking") or []
-    if not raw_blocking:
-        problems.append("blocking: give at least one blocking key")
-    for i, key in enumerate(raw_blocking):
-        at = f"blocking[{i}]"
-        if not isinstance(key, dict) or not key.get("name") or not key.get("parts"):
-            problems.append(f"{at}: needs a name and parts")
+    for i, key in enumerate(raw.get("blocking") if isinstance(raw.get("blocking"), list) else []):
+        if not isinstance(key, dict) or not isinstance(key.get("parts"), list):
             continue
         parts = []
         for j, part in enumerate(key["parts"]):
             part = part if isinstance(part, dict) else {"field": part}
-            transform = part.get("transform", "exact")
             if part.get("field") not in fields:
-                problems.append(f"{at}.parts[{j}]: field {part.get('field')!r} is not in fields")
-            if transform not in TRANSFORMS:
-                problems.append(f"{at}.parts[{j}]: transform must be one of {', '.join(TRANSFORMS)} "
-                                f"(got {transform!r})")
-            length = part.get("length")
-            if transform == "prefix" and not (isinstance(length, int) and length > 0):
-                problems.append(f"{at}.parts[{j}]: prefix needs a positive length")
-            parts.append(KeyPart(str(part.get("field")), transform, length))
-        blocking.append(BlockingKey(str(key["name"]), tuple(parts)))
+                problems.append(f"{where('blocking', i, 'parts', j)}: field {part.get('field')!r} is not in fields")
+            parts.append(KeyPart(str(part.get("field")), part.get("transform", "exact"), part.get("length"),
+                                 part.get("format")))
+        blocking.append(BlockingKey(str(key.get("name")), tuple(parts)))
     if len({k.name for k in blocking}) != len(blocking):
-        problems.append("blocking: key names must be unique")
+        problems.append(f"{where('blocking')}: key names must be unique")
 
     comparisons = []
-    raw_comparisons = raw.get("comparisons") or []
-    if not raw_comparisons:
-        problems.append("comparisons: give at least one comparison")
-    for i, comp in enumerate(raw_comparisons):
-        at = f"comparisons[{i}]"
+    for i, comp in enumerate(raw.get("comparisons") if isinstance(raw.get("comparisons"), list) else []):
         if not isinstance(comp, dict):
-            problems.append(f"{at}: must be a mapping with field and method")
             continue
-        method = comp.get("method")
         if comp.get("field") not in fields:
-            problems.append(f"{at}: field {comp.get('field')!r} is not in fields")
-        if method not in METHODS:
-            problems.append(f"{at}: method must be one of {', '.join(METHODS)} (got {method!r})")
-        levels = tuple(float(x) for x in comp.get("levels", [1.0]))
-        if not levels or any(not 0 < x <= 1 for x in levels) or list(levels) != sorted(levels, reverse=True):
-            problems.append(f"{at}: levels must be similarity thresholds in (0, 1], highest first")
-        formats = tuple(comp.get("formats", Comparison.formats))
-        comparisons.append(Comparison(str(comp.get("field")), str(method), levels, formats,
-                                      float(comp.get("tolerance", 0.0))))
+            problems.append(f"{where('comparisons', i)}: field {comp.get('field')!r} is not in fields")
+        levels = comp.get("levels", [1.0])
+        numbers = isinstance(levels, list) and all(isinstance(x, (int, float)) for x in levels)
+        if numbers and levels != sorted(levels, reverse=True):
+            problems.append(f"{where('comparisons', i, 'levels')}: must be similarity thresholds in (0, 1], "
+                            "highest first")
+        comparisons.append(Comparison(str(comp.get("field")), str(comp.get("method")), tuple(levels),
+                                      tuple(comp.get("formats", Comparison.formats)), comp.get("tolerance", 0.0)))
 
-    raw_model = raw.get("model") or {}
-    raw_em = raw_model.get("em") or {}
-    try:
-        em = EMSettings(**raw_em)
-        model = ModelSettings(prior_match=float(raw_model.get("prior_match", ModelSettings.prior_match)),
-                              link_threshold=float(raw_model.get("link_threshold", ModelSettings.link_threshold)),
-                              em=em)
-        if not 0 < model.prior_match < 1 or not 0 < model.link_threshold < 1:
-            problems.append("model: prior_match and link_threshold must lie strictly between 0 and 1")
-    except (TypeError, ValueError) as err:
-        problems.append(f"model: {err}")
-        model = ModelSettings()
-
-    sources = tuple(str(s) for s in raw.get("sources") or ())
-    one_to_one = bool(raw.get("one_to_one", False))
-    if one_to_one and mode != "link":
-        problems.append("one_to_one: only for mode link")
-    max_block_size = raw.get("max_block_size", 200)
-    if not isinstance(max_block_size, int) or max_block_size < 1:
-        problems.append("max_block_size: must be a positive integer")
-    truth = None
+    one_to_one = raw.get("one_to_one", False)
+    if one_to_one is True and raw.get("mode", "link") != "link":
+        problems.append(f"{where('one_to_one')}: only for mode link")
     raw_truth = raw.get("truth")
-    if raw_truth is not None:
-        if not isinstance(raw_truth, dict) or not raw_truth.get("field") or not raw_truth.get("pattern"):
-            problems.append("truth: needs a field (record_id or an input field) and a pattern")
-        else:
-            try:
-                if re.compile(str(raw_truth["pattern"])).groups < 1:
-                    problems.append("truth.pattern: needs a group, (...), around the true entity")
-            except re.error as err:
-                problems.append(f"truth.pattern: not a regular expression: {err}")
-            truth = TruthSettings(str(raw_truth["field"]), str(raw_truth["pattern"]))
-    classifier = None
-    raw_classifier = raw.get("classifier")
-    if raw_classifier is not None:
+    if isinstance(raw_truth, dict) and isinstance(raw_truth.get("pattern"), str):
         try:
-            classifier = ClassifierSettings(**(raw_classifier or {}))
-            if classifier.min_confirmed < 1 or not 0 < classifier.weight <= 1:
-                problems.append("classifier: min_confirmed must be positive and weight in (0, 1]")
-        except TypeError as err:
-            problems.append(f"classifier: {err}")
-    unknown = set(raw) - {"name", "mode", "fields", "blocking", "comparisons", "sources", "one_to_one",
-                          "max_block_size", "model", "truth", "classifier", "description"}
-    if unknown:
-        problems.append(f"unknown keys: {', '.join(sorted(unknown))}")
+            if re.compile(raw_truth["pattern"]).groups < 1:
+                problems.append(f"{where('truth', 'pattern')}: needs a group, (...), around the true entity")
+        except re.error as err:
+            problems.append(f"{where('truth', 'pattern')}: not a regular expression: {err}")
     if problems:
         raise ConfigError(f"linkage config {name!r} is invalid:\n  " + "\n  ".join(problems))
-    return LinkageConfig(name, mode, fields, tuple(blocking), tuple(comparisons), sources, one_to_one,
-                         max_block_size, model, truth, classifier, str(raw.get("description", "")), text)
+
+    raw_model = raw.get("model") or {}
+    model = ModelSettings(prior_match=raw_model.get("prior_match", ModelSettings.prior_match),
+                          link_threshold=raw_model.get("link_threshold", ModelSettings.link_threshold),
+                          em=EMSettings(**raw_model.get("em") or {}))
+    truth = TruthSettings(raw_truth["field"], raw_truth["pattern"]) if raw_truth is not None else None
+    classifier = ClassifierSettings(**(raw["classifier"] or {})) if "classifier" in raw else None
+    return LinkageConfig(name, raw.get("mode", "link"), fields, tuple(blocking), tuple(comparisons),
+                         tuple(raw.get("sources") or ()), one_to_one, raw.get("max_block_size", 200), model, truth,
+                         classifier, raw.get("description", ""), text, field_transforms)

@@ -18,6 +18,9 @@ from linkage.config import ConfigError, LinkageConfig, TruthSettings
 from linkage.keys import record_key
 
 #: name -> (description, config name)
+#: The header of a --truth-pairs file: one true pair a row.
+TRUTH_PAIR_COLUMNS = ("source_a", "record_id_a", "source_b", "record_id_b")
+
 FEBRL = {
     "febrl4": ("FEBRL 4: two sources of 5,000 person records, 5,000 true links", "febrl"),
     "febrl1": ("FEBRL 1: 1,000 records with 500 duplicates (deduplication)", "febrl-dedupe"),
@@ -121,11 +124,47 @@ def truth_pairs(records: list[SourceRecord], truth: TruthSettings, mode: str) ->
             if mode == "dedupe" or a.source != b.source}
 
 
-def csv_dataset(files: list[tuple[Path, str, str | None]], config: LinkageConfig) -> Dataset:
-    """CSV files (path, source, id column), interleaved, with the true pairs the config's ``truth`` gives."""
-    if config.truth is None:
+def read_truth_pairs(path: str | Path) -> set[frozenset[str]]:
+    """True pairs from a CSV file with the header ``source_a,record_id_a,source_b,record_id_b``,
+    one pair a row (record ids as the records' --id-column gives them).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+    ...     _ = f.write("source_a,record_id_a,source_b,record_id_b\\ncrm,7,billing,B-12\\n")
+    >>> read_truth_pairs(f.name) == {frozenset(("crm|7", "billing|B-12"))}
+    True
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"no truth pairs file at {path}")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in TRUTH_PAIR_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ConfigError(f"{path}: needs the header {','.join(TRUTH_PAIR_COLUMNS)} (missing: {', '.join(missing)})")
+        pairs = set()
+        for line, row in enumerate(reader, start=2):
+            values = [row[c] for c in TRUTH_PAIR_COLUMNS]
+            if not all(values):
+                raise ConfigError(f"{path}:{line}: every column of a true pair needs a value")
+            a, b = record_key(values[0], values[1]), record_key(values[2], values[3])
+            if a == b:
+                raise ConfigError(f"{path}:{line}: a record cannot pair with itself")
+            pairs.add(frozenset((a, b)))
+    return pairs
+
+
+def csv_dataset(files: list[tuple[Path, str, str | None]], config: LinkageConfig,
+                true_pairs: set[frozenset[str]] | None = None) -> Dataset:
+    """CSV files (path, source, id column), interleaved, with ``true_pairs`` or, without them, the
+    true pairs the config's ``truth`` gives."""
+    if true_pairs is None and config.truth is None:
         raise ConfigError(f"linkage config {config.name!r} has no truth key: judging a CSV needs to know which "
-                          "entity each record truly is, e.g. truth: {field: person_id, pattern: '(.+)'}")
+                          "entity each record truly is, e.g. truth: {field: person_id, pattern: '(.+)'}, "
+                          "or a file of true pairs (--truth-pairs)")
     records = interleave(*(load_csv(path, source, id_column) for path, source, id_column in files))
+    if true_pairs is None:
+        true_pairs = truth_pairs(records, config.truth, config.mode)
+    keys = {r.key for r in records}
     return Dataset("+".join(source for _, source, _ in files), records,
-                   truth_pairs(records, config.truth, config.mode), config.mode)
+                   {p for p in true_pairs if p <= keys}, config.mode)  # a pair of records not here says nothing

@@ -42,7 +42,7 @@ from linkage.config import LinkageConfig
 from linkage.fellegi_sunter import FellegiSunter
 from linkage.keys import record_key, split_key
 from linkage.pair_classifier import PairClassifier
-from linkage.normalize import normalize_text
+from linkage.normalize import normalize_record
 
 UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
 UNKNOWN_RECORD = "UNKNOWN_RECORD"
@@ -110,7 +110,7 @@ class Linker:
         self.counters: Counter[str] = Counter()
 
     def normalized(self, raw: dict) -> tuple[dict[str, str | None], int]:
-        fields = {name: normalize_text(raw.get(column)) for name, column in self.config.fields.items()}
+        fields = normalize_record(raw, self.config)
         return fields, sum(v is None for v in fields.values())
 
     def _note_position(self, position: tuple[int, int] | None) -> None:

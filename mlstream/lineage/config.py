@@ -30,11 +30,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import jsonschema
-import yaml
-
 from mlstream.errors import UserError
 from mlstream.settings import SCHEMA_DIR
+from mlstream.yaml_schema import compose_with_lines, schema_problems
 
 SCHEMA_PATH = SCHEMA_DIR / "lineage.schema.json"
 
@@ -78,11 +76,10 @@ def lineage_schema() -> dict:
 
 def load_lineage_yaml(text: str, source: str = "<lineage>") -> dict[str, ModelLineage]:
     """Parse and validate a lineage YAML; model name -> :class:`ModelLineage`."""
-    document, lines = _compose_with_lines(text, source)
-    problems = []
-    for error in sorted(jsonschema.Draft202012Validator(lineage_schema()).iter_errors(document),
-                        key=lambda e: (lines.get(tuple(e.absolute_path), 0), list(map(str, e.absolute_path)))):
-        problems.append(_describe(error, lines, source))
+    document, lines = compose_with_lines(text, source, LineageConfigError)
+    if document is None:
+        raise LineageConfigError(f"{source}: empty; expected model name -> lineage, as in CML's lineage.yml")
+    problems = schema_problems(lineage_schema(), document, lines, source)
     for name, model in (document.items() if isinstance(document, dict) and not problems else ()):
         splits = model.get("splits") or {}
         total = sum(splits.get(part, 0) for part in ("train", "validation", "test"))
@@ -105,50 +102,3 @@ def _model(name: str, raw: Mapping[str, Any]) -> ModelLineage:
         owner=raw.get("owner"), team=raw.get("team"), description=raw.get("description"), label=raw.get("label"),
         sampling=dict(raw.get("sampling") or {}), splits=dict(raw.get("splits") or {}),
     )
-
-
-def _describe(error: jsonschema.ValidationError, lines: dict[tuple, int], source: str) -> str:
-    path = list(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = [key for key in error.instance if key not in error.schema.get("properties", {})]
-        return "\n".join(f"{source}:{lines.get(tuple(path + [key]), 0)}: {_dotted(path + [key])}: unknown key "
-                         f"(allowed: {', '.join(allowed)})" for key in extra)
-    where = _dotted(path) or "(top level)"
-    return f"{source}:{lines.get(tuple(path), 0)}: {where}: {error.message}"
-
-
-def _dotted(path: list) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
-
-
-def _compose_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """The YAML as plain data, and path -> 1-based line of each node (a key's line for mappings)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise LineageConfigError(f"{source}{line}: not valid YAML: {getattr(err, 'problem', err)}") from err
-    if node is None:
-        raise LineageConfigError(f"{source}: empty; expected model name -> lineage, as in CML's lineage.yml")
-    lines: dict[tuple, int] = {}
-    constructor = yaml.SafeLoader("")
-
-    def build(node, path: tuple):
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            result = {}
-            for key_node, value_node in node.value:
-                key = constructor.construct_object(key_node, deep=True)
-                if key in result:
-                    raise LineageConfigError(f"{source}:{key_node.start_mark.line + 1}: "
-                                             f"{_dotted([*path, key])}: duplicate key")
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                result[key] = build(value_node, (*path, key))
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return constructor.construct_object(node, deep=True)
-
-    return build(node, ()), lines

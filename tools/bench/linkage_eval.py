@@ -29,7 +29,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from linkage.batch_baseline import baseline_quality
-from linkage.datasets import FEBRL, Dataset, csv_dataset, load_febrl
+from linkage.datasets import FEBRL, Dataset, csv_dataset, load_febrl, read_truth_pairs
 from linkage.evaluation import quality
 from tools.demo import app_stats, stop_app, wait_for
 from mlstream.errors import UserError
@@ -101,12 +101,19 @@ class Run:
                             self.settings.topics.links)
         return [codec.decode(m.value()) for m in read_all(self.settings.bootstrap_servers, self.settings.topics.links)]
 
-    def delete_topics(self) -> None:
+    def ours(self, name: str) -> bool:
+        """A topic or registry subject this pass created (subjects are named after their topics)."""
+        return name.startswith(self.settings.topics.prefix) or name.startswith(self.linkage.app_id)
+
+    def delete_topics_and_subjects(self) -> None:
         admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
-        ours = [t for t in admin.list_topics(timeout=15).topics
-                if t.startswith(self.settings.topics.prefix) or t.startswith(self.linkage.app_id)]
-        for future in admin.delete_topics(ours, operation_timeout=30).values():
+        topics = [t for t in admin.list_topics(timeout=15).topics if self.ours(t)]
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
+        registry = registry_client(self.settings.schema_registry_url)
+        for subject in filter(self.ours, registry.get_subjects()):
+            registry.delete_subject(subject)  # the registry deletes for good only what it soft-deleted first
+            registry.delete_subject(subject, permanent=True)
 
 
 def _ms(value) -> float:
@@ -180,19 +187,28 @@ def latency_pass(run: Run, data: Dataset, rate: float, timeout_s: float, say) ->
 
 def run_eval(settings: Settings, linkage: LinkageSettings, *, dataset: str, config_spec: str | None,
              records: int | None, latency_rate: float, latency_records: int | None, keep_topics: bool = False,
-             csv_files: list[tuple[Path, str, str | None]] = (), timeout_s: float = 600, say=print) -> dict:
+             csv_files: list[tuple[Path, str, str | None]] = (), truth_pairs_file: Path | None = None,
+             timeout_s: float = 600, say=print) -> dict:
     """Judge the linker on a FEBRL ``dataset``, or on ``csv_files`` (path, source, id column) whose
-    true entities the config's ``truth`` names."""
+    true pairs ``truth_pairs_file`` lists or, without it, the config's ``truth`` gives."""
     started = time.monotonic()
     if csv_files and not config_spec:
         raise UserError("judging CSV files needs their linkage config: pass --config")
+    if truth_pairs_file and not csv_files:
+        raise UserError("--truth-pairs judges your --csv files; FEBRL datasets carry their own true pairs")
     spec = config_spec or FEBRL[dataset][1]
     config, version = load_config(spec, settings, linkage.config_store_prefix)
     linkage = dataclasses.replace(linkage, config=spec)
-    data = (csv_dataset(list(csv_files), config) if csv_files else load_febrl(dataset)).head(records)
+    true_pairs = read_truth_pairs(truth_pairs_file) if truth_pairs_file else None
+    data = (csv_dataset(list(csv_files), config, true_pairs) if csv_files else load_febrl(dataset)).head(records)
     dataset = data.name
     say(f"linkage eval: {dataset} ({len(data.records)} records, {len(data.true_pairs)} true pairs), "
         f"config {config.name} {version}")
+    if not data.true_pairs:
+        say(f"warning: the truth gives no true pairs among these {len(data.records)} records, so recall, "
+            "pairs completeness and F1 are 0 whatever the linker does; check "
+            + (f"that {truth_pairs_file} names these records' sources and ids" if truth_pairs_file else
+               f"config {config.name}'s truth key against the records"))
     runs = [Run.fresh(settings, linkage, "throughput")]
     try:
         stream = throughput_pass(runs[0], data, timeout_s, say)
@@ -203,7 +219,7 @@ def run_eval(settings: Settings, linkage: LinkageSettings, *, dataset: str, conf
     finally:
         if not keep_topics:
             for run in runs:
-                run.delete_topics()
+                run.delete_topics_and_subjects()
     say("batch baseline: recordlinkage on the same records")
     batch = baseline_quality(config, data.records, data.true_pairs, data.possible_pairs())
     return {

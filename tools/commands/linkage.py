@@ -22,12 +22,12 @@ from tools.commands.arguments import add_command
 CONFIG_HELP = ("linkage config: a YAML path, a bundled name (febrl, febrl-dedupe) or registry:NAME[@VERSION] "
                "(stored with 'mlstream config put')")
 EVAL_DESCRIPTION = (
-    "Link a FEBRL dataset (or your CSV files, --csv, judged by the config's truth key) through the real broker "
+    "Link a FEBRL dataset (or your CSV files, --csv, judged by --truth-pairs or the config's truth key) through the real broker "
     "and registry, and print pairs completeness, reduction ratio, "
     "precision, recall and F1 against the true pairs, throughput and per-record latency, beside a batch baseline "
     "(the recordlinkage toolkit) on the same records. Pass 1 preloads every record and lets the app drain them "
     "(throughput, quality); pass 2 plays records at --latency-rate with the app running (latency from send to "
-    "decision). Each pass uses topics and an app id of its own, deleted at the end.")
+    "decision). Each pass uses topics, registry subjects and an app id of its own, deleted at the end.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,17 +69,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--dataset", default="febrl4", choices=sorted(FEBRL), help=dataset_help)
     evaluate.add_argument("--csv", action="append", default=[], metavar="FILE",
                           help="judge this CSV file instead (repeat it, one per source, to link sources); needs "
-                          "--config with a truth key saying which entity each row truly is")
+                          "--config, and --truth-pairs or a truth key in the config saying which entity each row "
+                          "truly is")
     evaluate.add_argument("--source", action="append", default=[],
                           help="source name of each --csv, in the same order (default: the file's stem)")
     evaluate.add_argument("--id-column", help="CSV column with the record id (default: the row number)")
+    evaluate.add_argument("--truth-pairs", metavar="FILE.csv", type=Path, default=None,
+                          help="the --csv files' true pairs, a CSV with the header "
+                          "source_a,record_id_a,source_b,record_id_b (instead of the config's truth key)")
     evaluate.add_argument("--config", default=None, help=CONFIG_HELP + " (default: febrl for febrl4, febrl-dedupe "
                           "for febrl1-3)")
     evaluate.add_argument("--records", type=int, default=None, help="use only the first N records")
     evaluate.add_argument("--latency-rate", type=float, default=500.0,
                           help="records/s of the latency pass (0: skip it)")
     evaluate.add_argument("--latency-records", type=int, default=5000, help="records played in the latency pass")
-    evaluate.add_argument("--keep-topics", action="store_true", help="keep the passes' topics for inspection")
+    evaluate.add_argument("--keep-topics", action="store_true", help="keep the passes' topics and registry subjects for inspection")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON (progress goes to stderr)")
 
 
@@ -116,7 +120,7 @@ def cmd_linkage(args, settings: Settings) -> int:
     local_services.up(settings, progress=say)  # a no-op when they run
     report = run_eval(settings, linkage, dataset=args.dataset, config_spec=args.config, records=args.records,
                       latency_rate=args.latency_rate, latency_records=args.latency_records,
-                      keep_topics=args.keep_topics, csv_files=files, say=say)
+                      keep_topics=args.keep_topics, csv_files=files, truth_pairs_file=args.truth_pairs, say=say)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

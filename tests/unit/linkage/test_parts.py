@@ -43,7 +43,8 @@ colour: blue
 """)
     text = str(err.value)
     for expected in ["blocking[0].parts[0]: field 'town' is not in fields", "prefix needs a positive length",
-                     "method must be one of", "highest first", "strictly between 0 and 1", "unknown keys: colour"]:
+                     "comparisons[0].method: must be one of", "highest first", "strictly between 0 and 1",
+                     ":11: colour: unknown key"]:
         assert expected in text
     with pytest.raises(ConfigError, match="no linkage config at nowhere.yaml"):
         LinkageConfig.from_file("nowhere.yaml")

@@ -31,7 +31,10 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	bash infra/postgres.sh >/dev/null   # PostgreSQL for the metrics store tests (Debian package, our port)
 	bash infra/chromium.sh >/dev/null   # headless Chromium for the dashboard test (Debian package)
-	$(BIN)/pytest -ra --durations=10
+	@# The servers the tests started are stopped again, whatever the tests' outcome (Kafka and the
+	@# registry stop at the end of the pytest session that started them).
+	status=0; $(BIN)/pytest -ra --durations=10 || status=$$?; \
+	  bash infra/postgres.sh stop; bash infra/s3proxy/s3proxy.sh stop; exit $$status
 
 unit: $(INSTALLED)
 	$(BIN)/pytest -m "not integration"

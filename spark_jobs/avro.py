@@ -20,6 +20,10 @@ import functools
 import json
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
 from mlstream.errors import UserError
 from mlstream.kafka.serde import UndecodableValue, registry_client, schema_text, value_subject
 from mlstream.settings import Settings
@@ -41,8 +45,6 @@ def fetch_schemas(settings: Settings, topic: str, schema_name: str) -> TopicSche
     Raises :class:`UserError` when the registry cannot be reached or the subject is missing,
     before any Spark work starts.
     """
-    from confluent_kafka.schema_registry.error import SchemaRegistryError
-
     client = registry_client(settings.schema_registry_url)
     subject = value_subject(topic)
     try:
@@ -62,9 +64,6 @@ def fetch_schemas(settings: Settings, topic: str, schema_name: str) -> TopicSche
 
 def check_topics(settings: Settings, *topics: str) -> None:
     """A clear error, before Spark starts, when the broker is down or a topic does not exist."""
-    from confluent_kafka.admin import AdminClient
-    from confluent_kafka import KafkaException
-
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     try:
         existing = set(admin.list_topics(timeout=10).topics)

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from mlstream.kafka.dead_letters import dead_letter
-from mlstream.metrics.store import MetricsStore
+from mlstream.kafka.reader import end_offsets
 from mlstream.kafka.serde import UndecodableValue, registry_client
 from mlstream.kafka.topics import topic_codec
+from mlstream.metrics.store import MetricsStore
 from mlstream.settings import Settings
-from mlstream.kafka.reader import end_offsets
 
 BATCH = 500
 
@@ -89,8 +89,6 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
 def _reached(consumer: Consumer, topic: str, target: dict[int, int]) -> bool:
     """Whether the group has stored everything up to ``target``: by this consumer's position, or by
     the group's committed offsets (another member, such as the app's materializer, may hold the partition)."""
-    from confluent_kafka import TopicPartition
-
     partitions = [TopicPartition(topic, p) for p in target if target[p] > 0]
     if not partitions:
         return True

@@ -18,6 +18,8 @@ import json
 import time
 import uuid
 
+from confluent_kafka import Consumer, Producer, TopicPartition
+
 from mlstream.errors import UserError
 from mlstream.kafka.reader import end_offsets
 from mlstream.registry.records import CHAMPION
@@ -59,8 +61,6 @@ class ControlChannel:
     """The CLI's side of the deployments topic."""
 
     def __init__(self, settings: Settings):
-        from confluent_kafka import Producer
-
         self.settings = settings
         self.topic = settings.topics.deployments
         self.producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
@@ -72,8 +72,6 @@ class ControlChannel:
 
     def request(self, command: dict, timeout_s: float = 60.0) -> dict:
         """Send ``command`` and return the first outcome an app instance gives it."""
-        from confluent_kafka import Consumer, TopicPartition
-
         start = end_offsets(self.settings.bootstrap_servers, self.topic)
         self.send(command)
         consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers,

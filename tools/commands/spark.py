@@ -11,6 +11,7 @@ import json
 
 from mlstream.settings import Settings
 from spark_jobs import runner
+from spark_jobs.avro import check_topics
 from spark_jobs.session import spark_session
 from tools.bench import spark as spark_bench
 from tools.commands.arguments import add_command
@@ -26,6 +27,7 @@ def cmd_spark(args, settings: Settings) -> int:
         return spark_session(settings, f"mlstream-{args.job}", master=args.master, driver_memory=args.driver_memory)
 
     if args.job == "bench":
+        check_topics(settings)  # the broker answers: a clear error instead of a traceback from its topic's creation
         result = spark_bench.run(settings, args.records, start, say=runner.say)
         print(json.dumps(result, indent=2) if args.json else spark_bench.format_result(result))
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -99,10 +100,19 @@ def create_topics(admin: AdminClient, specs: list[TopicSpec], say: Callable[[str
     futures = admin.create_topics(
         [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=s.config) for s in missing]
     )
+    created = []
     for name, future in futures.items():
-        future.result(timeout=30)
+        try:
+            future.result(timeout=30)
+        except KafkaException as err:
+            # Made meanwhile (a topic created just before is not always in the metadata read above,
+            # or another init ran at once): it exists, which is what was asked.
+            if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+            continue
+        created.append(name)
         say(f"topics: created {name}")
-    return [s.name for s in missing]
+    return created
 
 
 def register_schemas(

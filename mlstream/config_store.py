@@ -60,7 +60,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from mlstream.errors import UserError
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 
 CONFIG_RECORD_NAME = "Config"
 CONFIG_RECORD_NAMESPACE = "mlstream.config"
@@ -260,7 +260,7 @@ def open_config_store(settings, folder: str | os.PathLike | None = None) -> Conf
     """The registry of ``settings`` (subjects under the topic prefix), or ``folder`` if given."""
     if folder is not None:
         return FolderConfigStore(folder)
-    return SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
+    return SchemaRegistryConfigStore(registry_client(settings), settings.topics.prefix)
 
 
 def diff(store: ConfigStore, name: str, old: int, new: int | None = None) -> str:

@@ -17,7 +17,26 @@ stream app's application id, ``<app id>-shadow`` for a challenger scored in shad
 ``experiment-<name>`` for offline experiment runs (whose build is ``experiment``).
 """
 
+import os
+
 PREFIX = "crn:mlstream:ml:local"
+
+
+def uuid4_text() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives it, in a fifth of the time:
+    the stream app names every prediction and every metric record, and ``uuid.UUID``'s constructor
+    and ``__str__`` were most of a metric record's cost.
+
+    >>> import uuid
+    >>> text = uuid4_text()
+    >>> str(uuid.UUID(text)) == text, uuid.UUID(text).version, uuid.UUID(text).variant == uuid.RFC_4122
+    (True, 4, True)
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def model_crn(model_name: str) -> str:

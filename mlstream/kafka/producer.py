@@ -7,10 +7,12 @@ full local queue is drained instead of raising, and ``flush`` raises
 
 from __future__ import annotations
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
-from mlstream.errors import UserError
+from mlstream.errors import AccessDenied, UserError
+from mlstream.kafka import clients
 from mlstream.kafka.serde import TopicCodec
+from mlstream.settings import Settings
 
 
 class DeliveryFailed(UserError):
@@ -18,17 +20,16 @@ class DeliveryFailed(UserError):
 
 
 class AvroProducer:
-    def __init__(self, bootstrap_servers: str, producer: Producer | None = None):
-        self.producer = producer or Producer({
-            "bootstrap.servers": bootstrap_servers,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-        })
+    def __init__(self, settings: Settings, producer: Producer | None = None):
+        self.producer = producer or clients.producer(settings, **{"enable.idempotence": True, "linger.ms": 5})
         self.failures: list[str] = []
+        self.denied: str | None = None  # a topic the broker refused a write to
 
     def _on_delivery(self, err, msg) -> None:
         if err is not None:
             self.failures.append(f"{msg.topic()}: {err}")
+            if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                self.denied = msg.topic()
 
     def send(self, codec: TopicCodec, key: bytes, value: dict) -> None:
         data = codec.encode(value)
@@ -38,10 +39,15 @@ class AvroProducer:
                 break
             except BufferError:  # the local queue is full: let deliveries drain, then retry
                 self.producer.poll(0.1)
+            except KafkaException:
+                self.producer.poll(0)  # a fatal error (a denied idempotent producer): its reason reaches error_cb
+                raise
         self.producer.poll(0)
 
     def flush(self, timeout_s: float = 60) -> None:
         remaining = self.producer.flush(timeout_s)
+        if self.denied:
+            raise AccessDenied("WRITE", "topic", self.denied)
         if remaining or self.failures:
             raise DeliveryFailed(f"{remaining} messages undelivered, {len(self.failures)} failed "
                                  f"(first: {self.failures[:1]}); is Kafka up? try 'mlstream status'")

@@ -11,7 +11,9 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from mlstream.kafka import clients
 from mlstream.lineage.hook import MAX_MESSAGE_BYTES, encode, envelope
+from mlstream.settings import Settings
 
 
 class LineageDeliveryError(RuntimeError):
@@ -24,6 +26,11 @@ class LineageEmitter(Protocol):
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued notification is stored; raise LineageDeliveryError if not."""
+
+
+def hook_producer(settings: Settings, **overrides) -> Producer:
+    """The producer a :class:`KafkaHookEmitter` sends with: idempotent, so a retried send is not a second message."""
+    return clients.producer(settings, **{"enable.idempotence": True, **overrides})
 
 
 class KafkaHookEmitter:
@@ -41,17 +48,13 @@ class KafkaHookEmitter:
 
     def __init__(
         self,
-        producer_config_or_producer: Mapping[str, Any] | Producer,
+        producer: Producer,
         topic: str,
         *,
         key: str,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
-        if isinstance(producer_config_or_producer, Mapping):
-            config = {"enable.idempotence": True, **producer_config_or_producer}
-            self._producer = Producer(config)
-        else:
-            self._producer = producer_config_or_producer
+        self._producer = producer
         self._topic = topic
         self._key = key.encode("utf-8")
         self._max_message_bytes = max_message_bytes

@@ -238,6 +238,81 @@ def hive_table(qualified_name: str, *, guid: str) -> Entity:
             "attributes": {"qualifiedName": qualified_name.lower(), "name": db_table.split(".", 1)[1].lower()}}
 
 
+HIVE_DB = "hive_db"
+HIVE_COLUMN = "hive_column"
+HIVE_STORAGEDESC = "hive_storagedesc"
+HIVE_PROCESS = "hive_process"
+HIVE_COLUMN_LINEAGE = "hive_column_lineage"
+
+
+def metastore_table(db_table: str, namespace: str = DEFAULT_NAMESPACE, *, guids: Iterator[str],
+                    columns: Sequence[tuple[str, str, str]], partition_keys: Sequence[str] = (), location: str = "",
+                    view_text: str = "", comment: str = "") -> list[Entity]:
+    """A table of a Hive metastore as Atlas's Hive hook reports it: its ``hive_db``, the ``hive_table``,
+    a ``hive_column`` per (name, type, comment) and, with a location, its ``hive_storagedesc``; table first.
+
+    qualifiedNames are HiveMetaStoreBridge's: ``db@ns``, ``db.table@ns``, ``db.table.column@ns``,
+    ``db.table@ns_storage``. A view (``view_text``) is tableType VIRTUAL_VIEW, as Hive has it.
+
+    >>> made = metastore_table("Sales.Orders", "cm", guids=negative_guids(), columns=[("id", "string", "order id"),
+    ...                        ("day", "date", "")], partition_keys=["day"], location="s3a://lake/sales.db/orders")
+    >>> [(e["typeName"], e["attributes"]["qualifiedName"]) for e in made][:4]
+    [('hive_table', 'sales.orders@cm'), ('hive_db', 'sales@cm'), ('hive_column', 'sales.orders.id@cm'), ('hive_column', 'sales.orders.day@cm')]
+    >>> [r["uniqueAttributes"]["qualifiedName"] for r in made[0]["relationshipAttributes"]["partitionKeys"]]
+    ['sales.orders.day@cm']
+    """
+    db_table = db_table.lower()
+    db, _, table = db_table.partition(".")
+    qualified = f"{db_table}@{namespace}"
+    table_entity: Entity = {"typeName": HIVE_TABLE, "guid": next(guids), "attributes": {
+        "qualifiedName": qualified, "name": table, "tableType": "VIRTUAL_VIEW" if view_text else "MANAGED_TABLE",
+        "temporary": False, **({"comment": comment} if comment else {}),
+        **({"viewOriginalText": view_text, "viewExpandedText": view_text} if view_text else {})}}
+    database = {"typeName": HIVE_DB, "guid": next(guids),
+                "attributes": {"qualifiedName": f"{db}@{namespace}", "name": db, "clusterName": namespace}}
+    made = [table_entity, database]
+    keys, plain = [], []
+    for position, (name, type_name, column_comment) in enumerate(columns):
+        column = {"typeName": HIVE_COLUMN, "guid": next(guids), "attributes": {
+            "qualifiedName": f"{db_table}.{name.lower()}@{namespace}", "name": name.lower(), "type": type_name,
+            "position": position, **({"comment": column_comment} if column_comment else {})}}
+        made.append(column)
+        (keys if name in partition_keys else plain).append(column)
+    relations: dict[str, Any] = {"db": reference_to(database, "hive_table_db"),
+                                 "columns": [reference_to(c, "hive_table_columns") for c in plain],
+                                 "partitionKeys": [reference_to(c, "hive_table_partitionkeys") for c in keys]}
+    if location:
+        storage = {"typeName": HIVE_STORAGEDESC, "guid": next(guids), "attributes": {
+            "qualifiedName": f"{qualified}_storage", "location": location, "compressed": False}}
+        made.append(storage)
+        relations["sd"] = reference_to(storage, "hive_table_storagedesc")
+    table_entity["relationshipAttributes"] = relations
+    return made
+
+
+def hive_process(qualified_name: str, inputs: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping[str, Any]], *,
+                 guid: str, user: str, operation: str, query_text: str, time_ms: int) -> Entity:
+    """A ``hive_process``: a statement that made ``outputs`` from ``inputs`` (every attribute Atlas requires)."""
+    return {"typeName": HIVE_PROCESS, "guid": guid, "attributes": {
+        "qualifiedName": qualified_name, "name": qualified_name, "startTime": time_ms, "endTime": time_ms,
+        "userName": user, "operationType": operation, "queryText": query_text, "queryPlan": "Not Supported",
+        "queryId": qualified_name}, "relationshipAttributes": {
+        "inputs": [reference_to(d, PROCESS_INPUTS) for d in inputs],
+        "outputs": [reference_to(d, PROCESS_OUTPUTS) for d in outputs]}}
+
+
+def hive_column_lineage(process: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]], column: Mapping[str, Any],
+                        expression: str, *, guid: str) -> Entity:
+    """How one column of a process's output came about: ``hive_column_lineage`` (SIMPLE: copied as is)."""
+    name = column["attributes"]["qualifiedName"]
+    return {"typeName": HIVE_COLUMN_LINEAGE, "guid": guid, "attributes": {
+        "qualifiedName": f"{process['attributes']['qualifiedName']}:{name}", "name": name,
+        "depenendencyType": "SIMPLE", "expression": expression}, "relationshipAttributes": {
+        "query": reference_to(process, "hive_process_column_lineage"),
+        "inputs": [reference_to(d, PROCESS_INPUTS) for d in inputs],
+        "outputs": [reference_to(column, PROCESS_OUTPUTS)]}}
+
+
 def spark_table_qualified_name(db_table: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """``<db>.<table>@<namespace>`` lower-cased: the Hive bridge's form, used for spark_table too.
 

@@ -37,7 +37,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlstream.lineage.emitter import AtlasRestEmitter, KafkaHookEmitter, LineageDeliveryError, LineageEmitter
+from mlstream.lineage.emitter import (AtlasRestEmitter, KafkaHookEmitter, LineageDeliveryError, LineageEmitter,
+                                      hook_producer)
 
 _sequence = itertools.count()
 
@@ -88,6 +89,6 @@ def lineage_emitter(settings, key: str) -> SpoolingEmitter:
     if settings.atlas_url:
         inner: LineageEmitter = AtlasRestEmitter(settings.atlas_url)
     else:
-        inner = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers,
-                                  "message.timeout.ms": 30000}, settings.topics.atlas_hook, key=key)
+        inner = KafkaHookEmitter(hook_producer(settings, **{"message.timeout.ms": 30000}), settings.topics.atlas_hook,
+                                 key=key)
     return SpoolingEmitter(inner, settings.state_dir / "lineage-spool" / key)

@@ -14,15 +14,17 @@ from typing import Callable
 
 import models
 from mlstream.errors import UserError
-from mlstream.metrics.store import MetricsStore
+from mlstream.features.view import RecordMismatch, load_feature_view
+from mlstream.kafka.clients import registry_client
+from mlstream.kafka.reader import read_all, read_range, watermarks
+from mlstream.kafka.serde import UndecodableValue
+from mlstream.kafka.topics import input_codec
 from mlstream.metrics.sink import MetricsSink
+from mlstream.metrics.store import MetricsStore
 from mlstream.metrics.tracking import MetricsTracker
 from mlstream.scoring.monitoring import ModelMonitor
 from mlstream.scoring.online_model import OnlineModel
-from mlstream.kafka.serde import UndecodableValue, epoch_ms, registry_client
-from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
-from mlstream.kafka.reader import read_all, read_range, watermarks
 
 EXPERIMENT_VERSION = "experiment"
 COMPARED = ("records_learned", "accuracy", "rolling_accuracy", "log_loss", "roc_auc", "mae", "rmse", "seconds")
@@ -33,33 +35,35 @@ def deployment_name(experiment: str) -> str:
 
 
 def replay(settings: Settings, max_records: int | None = None) -> tuple[list[tuple[dict, object]], dict]:
-    """The records topic's current offset range joined with labels, in event-time order."""
-    topics = settings.topics
-    registry = registry_client(settings.schema_registry_url)
-    start, end = watermarks(settings.bootstrap_servers, topics.records)
+    """The records topic's current offset range joined with labels, in event-time order, both read
+    through the feature view ``MLSTREAM_FEATURE_VIEW`` names (records and labels that do not fit it are left out)."""
+    view = load_feature_view(settings)
+    registry = registry_client(settings)
+    start, end = watermarks(settings, view.records_topic)
     if start == end:
-        raise UserError(f"{topics.records} is empty: produce some records first (mlstream produce)")
-    records_codec = topic_codec(registry, settings, topics.records)
-    labels_codec = topic_codec(registry, settings, topics.labels)
+        raise UserError(f"{view.records_topic} is empty: produce some records first (mlstream produce)")
+    records_codec = input_codec(registry, settings, view.records_topic)
+    labels_codec = input_codec(registry, settings, view.labels_topic)
     labels = {}
-    for message in read_all(settings.bootstrap_servers, topics.labels):
+    for message in read_all(settings, view.labels_topic):
         try:
-            label = labels_codec.decode(message.value())
-        except UndecodableValue:
+            record_id, label, _ = view.label_from(labels_codec.decode(message.value()), message.key())
+        except (UndecodableValue, RecordMismatch):
             continue
-        labels[label["id"]] = label["label"]
+        labels[record_id] = label
     records = []
-    for message in read_range(settings.bootstrap_servers, topics.records, start, end):
+    for message in read_range(settings, view.records_topic, start, end):
         try:
-            record = records_codec.decode(message.value())
-        except UndecodableValue:
+            record = view.record_from(records_codec.decode(message.value()), message.key())
+        except (UndecodableValue, RecordMismatch):
             continue
         if record["id"] in labels:
-            records.append((epoch_ms(record["event_time"]), record["features"], labels[record["id"]]))
+            records.append((record["event_time"], record["features"], labels[record["id"]]))
     records.sort(key=lambda r: r[0])
     examples = [(features, label) for _, features, label in records[:max_records]]
     offsets = ",".join(f"p{p}:{start[p]}-{o}" for p, o in sorted(end.items()))
-    return examples, {"topic": topics.records, "offsets": offsets, "records": float(len(examples))}
+    return examples, {"topic": view.records_topic, "offsets": offsets, "records": float(len(examples)),
+                      "feature_view": view.ref}
 
 
 def run_spec(spec: str, examples: list, tracker: MetricsTracker, params: dict) -> dict:
@@ -80,9 +84,11 @@ def run_spec(spec: str, examples: list, tracker: MetricsTracker, params: dict) -
 
 def run_experiment(settings: Settings, name: str, specs: list[str], sink: MetricsSink,
                    max_records: int | None = None, say: Callable[[str], None] = print) -> list[dict]:
-    unknown = [s for s in specs if s not in models.SPECS]
-    if unknown:
-        raise UserError(f"unknown model spec(s) {', '.join(unknown)}; choose from: {', '.join(models.SPECS)}")
+    for spec in specs:
+        try:
+            models.check(spec)
+        except ValueError as err:
+            raise UserError(str(err)) from None
     examples, params = replay(settings, max_records)
     say(f"replaying {len(examples)} labelled records of {params['topic']} ({params['offsets']})")
     results = []

@@ -3,23 +3,30 @@
 At-least-once: offsets are committed only after the store took the batch, and
 the store skips a ``metric_id`` it has, so a replayed record never counts twice.
 A value that does not decode goes to the dead-letter topic with the reason and
-is counted; the materializer goes on.
+is counted; the materializer goes on. A commit the broker refuses (a restarted broker
+answers NOT_COORDINATOR until the group's coordinator is back; a rebalance makes the
+member unknown) is logged and left to the next batch's commit instead of killing the
+materializer: the store already holds the records, and one read again is skipped by its id.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from mlstream.kafka import clients
 from mlstream.kafka.dead_letters import dead_letter
 from mlstream.kafka.reader import end_offsets
-from mlstream.kafka.serde import UndecodableValue, registry_client
+from mlstream.kafka.serde import UndecodableValue
 from mlstream.kafka.topics import topic_codec
 from mlstream.metrics.store import MetricsStore
 from mlstream.settings import Settings
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 
@@ -41,13 +48,13 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
                 progress: Callable[[MaterializeStats], None] | None = None) -> MaterializeStats:
     """Copy metric records into ``store``; return at the topic's end (``until_caught_up``) or when told to stop."""
     topic = settings.topics.metrics
-    registry = registry_client(settings.schema_registry_url)
+    registry = clients.registry_client(settings)
     codecs = {"metric": topic_codec(registry, settings, topic),
               "dead_letter": topic_codec(registry, settings, settings.topics.dead_letters)}
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": materializer_group(settings),
+    consumer = clients.consumer(settings, **{"group.id": materializer_group(settings),
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     producer: Producer | None = None
-    target = end_offsets(settings.bootstrap_servers, topic) if until_caught_up else None
+    target = end_offsets(settings, topic) if until_caught_up else None
     stats = MaterializeStats()
     consumer.subscribe([topic])
     last_progress = time.monotonic()
@@ -62,7 +69,7 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
                 try:
                     records.append(codecs["metric"].decode(message.value()))
                 except UndecodableValue as err:
-                    producer = producer or Producer({"bootstrap.servers": settings.bootstrap_servers})
+                    producer = producer or clients.producer(settings)
                     letter = dead_letter(message.topic(), message.partition(), message.offset(),
                                          message.timestamp()[1], message.key(), message.value(), message.headers(),
                                          err.kind, err.message, materializer_group(settings))
@@ -75,7 +82,7 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
                 stats.stored += new
                 stats.duplicates += len(records) - new
             if messages:
-                consumer.commit(asynchronous=False)
+                commit(consumer)
             if progress and time.monotonic() - last_progress > 2:
                 progress(stats)
                 last_progress = time.monotonic()
@@ -84,6 +91,18 @@ def materialize(settings: Settings, store: MetricsStore, *, until_caught_up: boo
     finally:
         consumer.close()
     return stats
+
+
+def commit(consumer: Consumer) -> bool:
+    """Commit the consumer's position; False, logged, when the broker refuses (any error but a fatal one)."""
+    try:
+        consumer.commit(asynchronous=False)
+        return True
+    except KafkaException as err:
+        if err.args[0].fatal():
+            raise
+        log.warning("metrics materializer: commit refused (%s); the next batch commits again", err.args[0])
+        return False
 
 
 def _reached(consumer: Consumer, topic: str, target: dict[int, int]) -> bool:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 import numbers
-import uuid
 from datetime import datetime
 
 from mlstream.errors import UserError
+from mlstream.identifiers import uuid4_text
 
 ROW, MERGE, AGGREGATE = "row", "merge", "aggregate"
 KINDS = (ROW, MERGE, AGGREGATE)
@@ -43,7 +43,8 @@ def checked_value(key, value) -> float | str:
         raise MetricValueError(f"metric key {key!r} must be a non-empty string")
     if isinstance(value, str):
         return value
-    if isinstance(value, numbers.Real):  # bool and numpy scalars included
+    # bool and numpy scalars are Reals too; the ABC check is slow, so plain floats are let through first
+    if type(value) is float or isinstance(value, numbers.Real):
         number = float(value)
         if math.isnan(number) or math.isinf(number):
             raise MetricValueError(f"metric {key!r}: {value} is not a finite number")
@@ -79,7 +80,7 @@ def metric_record(kind: str, crns: tuple[str, str, str], metrics: dict, start_ms
         raise MetricValueError(f"end_timestamp_ms {end_ms} is before start_timestamp_ms {start_ms}")
     model_crn, build_crn, deployment_crn = crns
     return {
-        "metric_id": str(uuid.uuid4()),
+        "metric_id": uuid4_text(),
         "kind": kind,
         "model_crn": model_crn,
         "model_build_crn": build_crn,

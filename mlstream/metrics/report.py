@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Callable
 
-from confluent_kafka import Consumer
 
-from mlstream.kafka.serde import UndecodableValue, registry_client
+from mlstream.kafka import clients
+from mlstream.kafka.serde import UndecodableValue
+
 from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
@@ -44,9 +45,10 @@ def format_rows(rows: list[dict], max_metrics: int = 8) -> str:
 def tail(settings: Settings, emit: Callable[[dict], None], from_beginning: bool = False,
          should_stop: Callable[[], bool] = lambda: False) -> int:
     """Print metric records as they arrive on the metrics topic; return how many were shown."""
-    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.metrics)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"mlstream-tail-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest" if from_beginning else "latest"})
+    codec = topic_codec(clients.registry_client(settings), settings, settings.topics.metrics)
+    consumer = clients.consumer(settings, **{"group.id": f"mlstream-tail-{uuid.uuid4().hex}",
+                                             "enable.auto.commit": False,
+                                             "auto.offset.reset": "earliest" if from_beginning else "latest"})
     consumer.subscribe([settings.topics.metrics])
     shown = 0
     try:

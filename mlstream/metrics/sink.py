@@ -6,6 +6,10 @@ materializer (``mlstream metrics materialize``) fills the store ``read_metrics``
 reads. :class:`EmbeddedMetricsSink` puts records straight into a store, for a
 script or test with no broker.
 
+While the registry cannot be reached, :class:`KafkaMetricsSink` keeps the records it
+could not encode (up to :data:`DEFERRED_LIMIT`) and sends them once it can again, so
+tracking never raises for an outage and the app that tracks goes on.
+
 Both pickle: a Spark job can build one on the driver and use it inside
 ``foreachBatch`` or on executors, where each process opens its own producer on
 first use.
@@ -13,13 +17,23 @@ first use.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections import deque
 from typing import Protocol
 
 from mlstream.metrics.store import MetricsStore, open_store
 from mlstream.settings import Settings
 
+log = logging.getLogger(__name__)
+
 FLUSH_TIMEOUT_S = 30.0
+#: Metric records kept while the registry is unreachable (the oldest are dropped, and counted, beyond it):
+#: at the app's per-prediction rows, minutes of an outage at a few hundred records/s.
+DEFERRED_LIMIT = 100_000
+#: Seconds between tries to reach the registry again while records are deferred (from a thread of the sink's).
+DEFERRED_RETRY_S = 2.0
 
 
 class MetricsDeliveryError(RuntimeError):
@@ -30,7 +44,7 @@ class MetricsSink(Protocol):
     def write(self, record: dict) -> None:
         """Send one metric record (already checked by :func:`~mlstream.metrics.records.metric_record`)."""
 
-    def flush(self) -> None:
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         """Return once every record written so far is delivered; raise if one was not."""
 
 
@@ -43,6 +57,8 @@ class KafkaMetricsSink:
         self._codec = None
         self._failures: list[str] = []
         self._lock = threading.Lock()
+        self._deferred: deque[dict] = deque(maxlen=DEFERRED_LIMIT)
+        self.deferred_dropped = 0
 
     def __getstate__(self):
         return {"settings": self.settings}
@@ -53,17 +69,17 @@ class KafkaMetricsSink:
     def _open(self):
         # Imported on first write, not at the top: confluent-kafka and the registry client add 0.5 s of
         # CPU to `import mlstream.metrics` (0.07 s), which model code does where there may be no broker.
-        from confluent_kafka import Producer
-
-        from mlstream.kafka.serde import registry_client
+        from mlstream.kafka import clients
+        from mlstream.kafka.serde import registry_unavailable
         from mlstream.kafka.topics import topic_codec
+
+        self._registry_unavailable = registry_unavailable
 
         with self._lock:
             if self._producer is None:
-                registry = registry_client(self.settings.schema_registry_url)
+                registry = clients.registry_client(self.settings, retries=False)  # deferred, retried here
                 self._codec = topic_codec(registry, self.settings, self.settings.topics.metrics)
-                self._producer = Producer({"bootstrap.servers": self.settings.bootstrap_servers,
-                                           "enable.idempotence": True, "linger.ms": 50})
+                self._producer = clients.producer(self.settings, **{"enable.idempotence": True, "linger.ms": 50})
         return self._producer
 
     def _delivered(self, err, msg) -> None:
@@ -72,17 +88,73 @@ class KafkaMetricsSink:
 
     def write(self, record: dict) -> None:
         producer = self._producer or self._open()
-        producer.produce(self.settings.topics.metrics, key=record.get("prediction_uuid"),
-                         value=self._codec.encode(record), on_delivery=self._delivered)
+        with self._lock:
+            if self._deferred:  # an outage: wait behind the others, for the retrying thread
+                self._defer(record)
+                return
+        try:
+            self._produce(producer, record)
+        except Exception as err:
+            if not self._registry_unavailable(err):
+                raise
+            log.warning("schema registry unavailable (%s: %s): metric records wait until it answers",
+                        type(err).__name__, err)
+            with self._lock:
+                first = not self._deferred
+                self._defer(record)
+            if first:
+                threading.Thread(target=self._send_deferred_when_reachable, name="metrics-sink-retry",
+                                 daemon=True).start()
+            return
         producer.poll(0)  # serve delivery callbacks without waiting
 
-    def flush(self) -> None:
+    @property
+    def deferred(self) -> int:
+        """Records waiting for the registry."""
+        return len(self._deferred)
+
+    def _produce(self, producer, record: dict) -> None:
+        producer.produce(self.settings.topics.metrics, key=record.get("prediction_uuid"),
+                         value=self._codec.encode(record), on_delivery=self._delivered)
+
+    def _defer(self, record: dict) -> None:
+        if len(self._deferred) == self._deferred.maxlen:
+            self.deferred_dropped += 1
+        self._deferred.append(record)
+
+    def _send_deferred_when_reachable(self) -> None:
+        """Off the caller's thread (a registry call that fails takes seconds): retry until all waiting are sent."""
+        while not self._send_deferred():
+            time.sleep(DEFERRED_RETRY_S)
+        log.info("schema registry answers again: the deferred metric records are sent")
+
+    def _send_deferred(self) -> bool:
+        """Send what waited, oldest first; False if the registry still does not answer."""
+        while True:
+            with self._lock:
+                if not self._deferred:
+                    return True
+                record = self._deferred[0]
+            try:
+                self._produce(self._producer, record)
+            except Exception as err:
+                if not self._registry_unavailable(err):
+                    log.error("metric record dropped: it cannot be encoded (%s: %s)", type(err).__name__, err)
+                else:
+                    return False
+            with self._lock:
+                self._deferred.popleft()
+
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         if self._producer is None:
             return
-        left = self._producer.flush(FLUSH_TIMEOUT_S)
+        if self._deferred:
+            raise MetricsDeliveryError(f"{len(self._deferred)} metric records wait for the schema registry at "
+                                       f"{self.settings.schema_registry_url}, which does not answer")
+        left = self._producer.flush(timeout_s)
         if left or self._failures:
             failures, self._failures = self._failures, []
-            raise MetricsDeliveryError(f"{left} metric records undelivered after {FLUSH_TIMEOUT_S:.0f}s, "
+            raise MetricsDeliveryError(f"{left} metric records undelivered after {timeout_s:.0f}s, "
                                        f"{len(failures)} failed ({'; '.join(failures[:3])}); "
                                        f"is Kafka up at {self.settings.bootstrap_servers}?")
 
@@ -109,5 +181,5 @@ class EmbeddedMetricsSink:
     def write(self, record: dict) -> None:
         self.store.put([record])
 
-    def flush(self) -> None:
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         pass

@@ -18,9 +18,10 @@ import json
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from mlstream.errors import UserError
+from mlstream.kafka import clients
 from mlstream.kafka.reader import end_offsets
 from mlstream.registry.records import CHAMPION
 from mlstream.settings import Settings
@@ -63,7 +64,7 @@ class ControlChannel:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.topic = settings.topics.deployments
-        self.producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
+        self.producer = clients.producer(settings, **{"enable.idempotence": True})
 
     def send(self, message: dict) -> None:
         self.producer.produce(self.topic, key=message["app_id"].encode(), value=json.dumps(message).encode())
@@ -72,10 +73,10 @@ class ControlChannel:
 
     def request(self, command: dict, timeout_s: float = 60.0) -> dict:
         """Send ``command`` and return the first outcome an app instance gives it."""
-        start = end_offsets(self.settings.bootstrap_servers, self.topic)
+        start = end_offsets(self.settings, self.topic)
         self.send(command)
-        consumer = Consumer({"bootstrap.servers": self.settings.bootstrap_servers,
-                             "group.id": f"mlstream-deploy-{uuid.uuid4().hex}", "enable.auto.commit": False})
+        consumer = clients.consumer(self.settings, **{"group.id": f"mlstream-deploy-{uuid.uuid4().hex}",
+                                                      "enable.auto.commit": False})
         consumer.assign([TopicPartition(self.topic, p, o) for p, o in start.items()])
         deadline = time.monotonic() + timeout_s
         try:

@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlstream.features.view import DEFAULT_REF
+
 SPLITS = ("train", "validation", "test")
 DEFAULT_SPLITS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 MANIFEST_VERSION = 1
@@ -49,7 +51,7 @@ class SplitManifest:
     records_sha256: str      # frames of every record message of the split
     labels_sha256: str       # frames of the label messages joined to them, in label offset order
     order_sha256: str | None = None  # train only: the ids in learning order, one per line
-    undecodable: int = 0     # records of the split that are not valid Avro (dead letters for the app; skipped)
+    undecodable: int = 0     # records of the split not valid Avro or not fitting the view (skipped)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class BuildManifest:
     splits: list[SplitManifest]
     metrics: dict[str, float] = field(default_factory=dict)
     manifest_version: int = MANIFEST_VERSION
+    #: NAME@VERSION of the feature view that read the records and labels (manifests before views: the Record shape)
+    feature_view: str = DEFAULT_REF
+    #: When the records are a secure dataset (``<topic>.secure.<team>``): the topic and the policy versions that
+    #: produced the records read (their ``mlstream.policy`` headers); None for any other topic
+    secure_dataset: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
+from mlstream.kafka import clients
 from mlstream.kafka.reader import read_all
 from mlstream.kafka.topics import create_topics, project_topics
 from mlstream.registry.registry import Registry
@@ -23,7 +22,7 @@ class KafkaMetadataLog:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.topic = settings.topics.model_registry
-        self.producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
+        self.producer = clients.producer(settings, **{"enable.idempotence": True})
 
     def append(self, key: str, value: dict) -> None:
         errors = []
@@ -34,7 +33,7 @@ class KafkaMetadataLog:
 
     def read(self) -> dict[str, dict]:
         entries: dict[str, dict] = {}
-        for message in sorted(read_all(self.settings.bootstrap_servers, self.topic), key=lambda m: m.offset()):
+        for message in sorted(read_all(self.settings, self.topic), key=lambda m: m.offset()):
             if message.value() is not None:
                 entries[message.key().decode()] = json.loads(message.value())
         return entries
@@ -43,7 +42,7 @@ class KafkaMetadataLog:
 def ensure_topics(settings: Settings) -> None:
     """Create the registry and deployments topics if missing (auto-creation would not make one compacted)."""
     mine = {settings.topics.model_registry, settings.topics.deployments}
-    create_topics(AdminClient({"bootstrap.servers": settings.bootstrap_servers}),
+    create_topics(clients.admin(settings),
                   [s for s in project_topics(settings) if s.name in mine], say=lambda line: None)
 
 

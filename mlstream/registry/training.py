@@ -45,16 +45,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 import models
 from mlstream.config_store import ConfigNotFound, open_config_store
 from mlstream.errors import UserError
+from mlstream.features.view import FeatureView, RecordMismatch, load_feature_view
+from mlstream.kafka import clients
 from mlstream.kafka.reader import read_range, watermarks
-from mlstream.kafka.serde import UndecodableValue, registry_client, value_subject
-from mlstream.kafka.topics import topic_codec
+from mlstream.kafka.serde import UndecodableValue, value_subject
+from mlstream.kafka.topics import input_codec
 from mlstream.lineage.config import KafkaTopicRef, LineageConfigError, ModelLineage, load_lineage_yaml
 from mlstream.lineage.emitter import LineageDeliveryError
 from mlstream.lineage.model_lineage import model_build_notification, registry_lookup
@@ -65,6 +66,7 @@ from mlstream.registry.records import Build, ModelSpec
 from mlstream.registry.registry import Registry
 from mlstream.registry.snapshots import save_snapshot
 from mlstream.scoring.model_store import ModelStore
+from mlstream.security.secure_datasets import POLICY_HEADER, SECURE_INFIX
 from mlstream.settings import REPO_ROOT, Settings
 
 SAMPLERS = ("none", "under", "over")
@@ -82,8 +84,10 @@ def model_spec(registry: Registry, model: str, spec: str | None, params: dict | 
     (then recorded anew). The first build of a model records ``spec``, else ``default_spec``."""
     current = registry.spec(model)
     wanted = spec or (current.spec if current else default_spec)
-    if wanted not in models.SPECS:
-        raise UserError(f"no model spec {wanted!r}: choose one of {', '.join(models.SPECS)}")
+    try:
+        models.check(wanted)
+    except ValueError as err:
+        raise UserError(str(err)) from None
     kept = current.params if current is not None and current.spec == wanted else {}  # params belong to a spec
     wanted_params = kept if params is None else params
     if current is not None and (current.spec, current.params) == (wanted, wanted_params):
@@ -143,12 +147,13 @@ class SplitData:
     undecodable: int
 
 
-def ranges_now(settings: Settings, fractions: dict[str, float]) -> tuple[dict[str, list[OffsetRange]],
-                                                                          list[OffsetRange]]:
-    """The split plan of what the records topic holds now, and the labels topic's whole range."""
-    records, labels = settings.topics.records, settings.topics.labels
-    records_low, records_high = watermarks(settings.bootstrap_servers, records)
-    labels_low, labels_high = watermarks(settings.bootstrap_servers, labels)
+def ranges_now(settings: Settings, fractions: dict[str, float], records: str | None = None,
+               labels: str | None = None) -> tuple[dict[str, list[OffsetRange]], list[OffsetRange]]:
+    """The split plan of what the records topic holds now, and the labels topic's whole range
+    (the project's topics, unless a feature view names others)."""
+    records, labels = records or settings.topics.records, labels or settings.topics.labels
+    records_low, records_high = watermarks(settings, records)
+    labels_low, labels_high = watermarks(settings, labels)
     label_ranges = [OffsetRange(labels, p, labels_low[p], labels_high[p]) for p in sorted(labels_high)
                     if labels_high[p] > labels_low[p]]
     return plan_splits(records, records_low, records_high, fractions), label_ranges
@@ -161,21 +166,23 @@ def read_ranges(settings: Settings, ranges: list[OffsetRange]) -> list:
     topic = ranges[0].topic
     if any(r.topic != topic for r in ranges) or len({r.partition for r in ranges}) != len(ranges):
         raise UserError(f"offset ranges {ranges}: a split reads one topic, one range per partition")
-    first, _ = watermarks(settings.bootstrap_servers, topic)
+    first, _ = watermarks(settings, topic)
     for r in ranges:
         if r.end > r.start and r.start < first.get(r.partition, 0):
             raise UserError(f"{topic}[{r.partition}] offsets {r.start}..{r.end - 1} are no longer in Kafka "
                             f"(retention deleted up to {first[r.partition] - 1}): the build cannot be re-read")
-    return read_range(settings.bootstrap_servers, topic, {r.partition: r.start for r in ranges},
+    return read_range(settings, topic, {r.partition: r.start for r in ranges},
                       {r.partition: r.end for r in ranges})
 
 
-def join(record_messages: list, labels_by_id: dict[str, tuple[Any, Any]], decode_record) -> SplitData:
+def join(record_messages: list, labels_by_id: dict[str, tuple[Any, Any]], decode_record, view: FeatureView
+         ) -> SplitData:
+    """Each record read through ``view``, joined to its label; one that does not decode or fit is left out."""
     examples, joined, unlabeled, undecodable = [], [], 0, 0
     for message in record_messages:
         try:
-            record = decode_record(message.value())
-        except UndecodableValue:
+            record = view.record_from(decode_record(message.value()), message.key())
+        except (UndecodableValue, RecordMismatch):
             undecodable += 1
             continue
         found = labels_by_id.get(record["id"])
@@ -189,27 +196,37 @@ def join(record_messages: list, labels_by_id: dict[str, tuple[Any, Any]], decode
     return SplitData(record_messages, examples, joined, unlabeled, undecodable)
 
 
-def read_labels(settings: Settings, ranges: list[OffsetRange], decode_label) -> tuple[list, dict[str, tuple]]:
+def read_labels(settings: Settings, ranges: list[OffsetRange], decode_label, view: FeatureView
+                ) -> tuple[list, dict[str, tuple]]:
     """The label messages of ``ranges`` and id -> (label, message); a later label for the same id wins."""
     messages = read_ranges(settings, ranges)
     by_id = {}
     for message in messages:
         try:
-            label = decode_label(message.value())
-        except UndecodableValue:
+            record_id, label, _ = view.label_from(decode_label(message.value()), message.key())
+        except (UndecodableValue, RecordMismatch):
             continue  # not a label: nothing to join
-        by_id[label["id"]] = (label["label"], message)
+        by_id[record_id] = (label, message)
     return messages, by_id
 
 
 def read_splits(settings: Settings, schema_registry, records_topic: str, labels_topic: str,
-                plan: dict[str, list[OffsetRange]], label_ranges: list[OffsetRange]) -> tuple[list, dict[str, SplitData]]:
-    """(the label messages, each split's records joined to their labels)."""
-    records_codec = topic_codec(schema_registry, settings, records_topic)
-    labels_codec = topic_codec(schema_registry, settings, labels_topic)
-    label_messages, labels_by_id = read_labels(settings, label_ranges, labels_codec.decode)
-    return label_messages, {name: join(read_ranges(settings, plan.get(name, [])), labels_by_id, records_codec.decode)
-                            for name in SPLITS}
+                plan: dict[str, list[OffsetRange]], label_ranges: list[OffsetRange], view: FeatureView
+                ) -> tuple[list, dict[str, SplitData]]:
+    """(the label messages, each split's records joined to their labels), read through ``view``."""
+    records_codec = input_codec(schema_registry, settings, records_topic)
+    labels_codec = input_codec(schema_registry, settings, labels_topic)
+    label_messages, labels_by_id = read_labels(settings, label_ranges, labels_codec.decode, view)
+    return label_messages, {name: join(read_ranges(settings, plan.get(name, [])), labels_by_id, records_codec.decode,
+                                       view) for name in SPLITS}
+
+
+def secure_dataset_of(topic: str, messages: list) -> dict | None:
+    """The secure dataset a build read, and the policy versions that produced its records (their headers)."""
+    if SECURE_INFIX not in topic:
+        return None
+    versions = {value.decode() for m in messages for key, value in (m.headers() or []) if key == POLICY_HEADER}
+    return {"topic": topic, "policy_versions": sorted(versions)}
 
 
 def schema_versions(registry, subject: str, messages: list) -> list[int]:
@@ -327,24 +344,28 @@ def train_build(settings: Settings, registry: Registry, store: ModelStore, *, mo
     if version in {b.version for b in registry.builds(model)}:  # before its snapshot is overwritten
         raise UserError(f"build {model}/{version} exists already; builds are immutable")
     version = version or registry.next_version(model)
-    schema_registry = registry_client(settings.schema_registry_url)
+    schema_registry = clients.registry_client(settings)
     if manifest is None:
-        records_topic, labels_topic = settings.topics.records, settings.topics.labels
+        view = load_feature_view(settings)  # MLSTREAM_FEATURE_VIEW's, as the app reads the stream
+        records_topic, labels_topic = view.records_topic, view.labels_topic
         fractions = dict(split_fractions or DEFAULT_SPLITS)
-        plan, label_ranges = ranges_now(settings, fractions)
+        plan, label_ranges = ranges_now(settings, fractions, records_topic, labels_topic)
     else:
+        view = load_feature_view(settings, ref=manifest.feature_view)  # the version the build read through
         records_topic, labels_topic = manifest.records_topic, manifest.labels_topic
         fractions = manifest.split_fractions
         plan, label_ranges = {s.name: s.records for s in manifest.splits}, manifest.labels
     started = time.perf_counter()
-    label_messages, data = read_splits(settings, schema_registry, records_topic, labels_topic, plan, label_ranges)
+    label_messages, data = read_splits(settings, schema_registry, records_topic, labels_topic, plan, label_ranges,
+                                       view)
     read_s = time.perf_counter() - started
     train = data["train"].examples
     if not train:
         raise UserError(f"no labelled records in {records_topic}: produce some first ('mlstream produce')")
     say(f"build {model}/{version}: " + ", ".join(f"{n} {len(d.examples)}" for n, d in data.items())
         + f" examples read in {read_s:.1f}s ({sum(d.unlabeled for d in data.values())} records without a label "
-        f"and {sum(d.undecodable for d in data.values())} undecodable ones left out)")
+        f"and {sum(d.undecodable for d in data.values())} undecodable or not fitting feature view {view.ref} "
+        f"left out)")
     probe = [x for _, x, _ in (data["test"].examples or data["validation"].examples or train)[:PROBE_SIZE]]
     estimator, metrics, digest, learned = train_examples(
         spec, params, sampling, class_weight, seed, train,
@@ -368,7 +389,8 @@ def train_build(settings: Settings, registry: Registry, store: ModelStore, *, mo
                                                                       label_messages)},
         features=features, sampling={**sampling, "class_weight": class_weight, "seed": seed},
         split_fractions=fractions, splits=splits,
-        metrics={f"{split}_accuracy": m["accuracy"] for split, m in metrics.items()})
+        metrics={f"{split}_accuracy": m["accuracy"] for split, m in metrics.items()}, feature_view=view.ref,
+        secure_dataset=secure_dataset_of(records_topic, all_records))
     build = Build(model=model, version=version, spec=spec, params=params, parent=parent, sampling=sampling,
                   class_weight=class_weight, seed=seed, features=features, metrics=metrics,
                   data=json.loads(new_manifest.to_json()), code_version=new_manifest.code_version, config=config,
@@ -413,8 +435,9 @@ def reproduce(settings: Settings, manifest: BuildManifest, out_dir: str | Path) 
     Returns, per split, the files written and whether each matches the manifest; raises
     UserError if any does not (the topic was rewritten, or the code changed how it joins).
     """
-    _, data = read_splits(settings, registry_client(settings.schema_registry_url), manifest.records_topic,
-                          manifest.labels_topic, {s.name: s.records for s in manifest.splits}, manifest.labels)
+    _, data = read_splits(settings, clients.registry_client(settings), manifest.records_topic,
+                          manifest.labels_topic, {s.name: s.records for s in manifest.splits}, manifest.labels,
+                          load_feature_view(settings, ref=manifest.feature_view))
     out, report = Path(out_dir), {}
     for split in manifest.splits:
         folder = out / split.name
@@ -477,7 +500,7 @@ def build_notification(settings: Settings, manifest: BuildManifest, registry, ex
 
 def report_lineage(settings: Settings, schema_registry, manifest: BuildManifest, say: Say) -> None:
     """Send the build's lineage; what cannot be sent now is spooled and sent with the next that gets through."""
-    topics = set(AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=10).topics)
+    topics = set(clients.admin(settings).list_topics(timeout=10).topics)
     emitter = lineage_emitter(settings, key=f"build-{manifest.model}")
     emitter.emit(build_notification(settings, manifest, schema_registry, topics,
                                     declared_lineage(settings, manifest.model, say)))

@@ -1,4 +1,4 @@
-"""What people see of the metrics: the dashboard's state, the Prometheus text, tables, experiment comparison."""
+"""What people see of the metrics: the Prometheus text, tables, experiment comparison."""
 
 from __future__ import annotations
 
@@ -7,28 +7,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mlstream.metrics import EmbeddedMetricsSink, MetricsTracker
 from mlstream.metrics.experiments import EXPERIMENT_VERSION, compare, deployment_name, format_comparison
 from mlstream.metrics.report import format_rows
-from mlstream.scoring.monitoring import ERROR_DRIFT, Alert, ModelMonitor
-from apps.scorer.dashboard import LiveHistory
+from mlstream.scoring.monitoring import ModelMonitor
 from apps.scorer.web import AppCollector
-
-
-def test_live_history_keeps_throughput_versions_deploys_alerts_and_the_last_minute():
-    live = LiveHistory(horizon_samples=3)
-    champion, challenger = ModelMonitor("lr", "1"), ModelMonitor("tree", "1")
-    champion.on_scored(1.0)
-    champion.on_outcome(True, True, 10, score=0.9)
-    live.on_prediction(1_000, "lr v1", True, 0.9)
-    live.on_prediction(70_000, "lr v1", False, 0.6)
-    live.on_alert(Alert(ERROR_DRIFT, "error", "river.drift.ADWIN", 0.2, None, 5, "drift"), 71_000, "lr v1")
-    for t, out in enumerate([0, 10, 30, 60]):
-        monitors = {"lr v1": champion} | ({"tree v1": challenger} if t >= 2 else {})
-        live.sample(float(t), {"records_in": out, "predictions_out": out}, monitors)
-    snap = live.snapshot(now_ms=75_000)
-    assert [s["throughput"] for s in snap["samples"]] == [10.0, 15.0, 20.0]  # over the last 5 s; the oldest fell off
-    assert [(d["t"], d["version"]) for d in snap["deploys"]] == [(0.0, "lr v1"), (2.0, "tree v1")]
-    assert snap["samples"][-1]["versions"]["lr v1"]["rolling_accuracy"] == 1.0
-    assert [p["t_ms"] for p in snap["predictions"]] == [70_000]
-    assert snap["alerts"][0]["alert_type"] == ERROR_DRIFT and snap["alerts"][0]["version"] == "lr v1"
 
 
 def test_prometheus_text_has_counters_lag_and_model_figures():

@@ -7,12 +7,14 @@ model keeps learning from every candidate pair and refits by EM on a schedule. W
 ``classifier`` in the config, :meth:`Linker.confirm` teaches it reviewers' verdicts, and
 once ready it shares each pair's match log-odds.
 
-State sits in mutable mappings handed in (dicts here, Faust tables in the app), so the
-same code runs in unit tests and in the stream. Each record is stored once, with its
-blocking keys, the records it linked to and where it was read; the blocking index (key -> records) and
-the entity clusters are views the linker rebuilds from them, in arrival order, when it
-starts, and keeps up to date. So a restart finds exactly the same index and entities,
-and a record costs one state write, not one per blocking key and entity.
+State sits in mutable mappings handed in (plain dicts, in unit tests and in the app, which
+writes every change to its state changelog), so the same code runs in both. Each record is
+stored once, with its blocking keys and the records it linked to; the blocking index (key ->
+records) and the entity clusters are views the linker rebuilds from them, in arrival order,
+when it starts, and keeps up to date. So a restart finds exactly the same index and entities,
+and a record costs one state write, not one per blocking key and entity. The model and the
+classifier go into the state when the caller says (:meth:`Linker.save_models`, at its commit
+points), so a restart resumes them where the committed records left them.
 
 >>> from linkage.config import LinkageConfig
 >>> config = LinkageConfig.from_file("febrl")
@@ -25,6 +27,8 @@ and a record costs one state write, not one per blocking key and entity.
 (True, True)
 >>> linker.process("febrl-b", "1", a).rejected
 'DUPLICATE_RECORD'
+>>> linker.process("febrl-b", "  ", a).rejected
+'BLANK_RECORD_ID'
 """
 
 from __future__ import annotations
@@ -46,11 +50,11 @@ from linkage.normalize import normalize_record
 
 UNKNOWN_SOURCE = "UNKNOWN_SOURCE"
 UNKNOWN_RECORD = "UNKNOWN_RECORD"
-#: verdicts between two saves of the classifier (a pickled river model): a restart forgets fewer
-CLASSIFIER_SAVE_EVERY = 20
 NO_CLASSIFIER = "NO_CLASSIFIER"
 DUPLICATE_RECORD = "DUPLICATE_RECORD"
 EMPTY_RECORD = "EMPTY_RECORD"
+#: An empty or blank record id: never an id (it would make every later blank id a "duplicate").
+BLANK_RECORD_ID = "BLANK_RECORD_ID"
 
 
 def _logit(p: float) -> float:
@@ -62,8 +66,8 @@ def _logit(p: float) -> float:
 class LinkerState:
     """Where the linker keeps what must survive a restart."""
 
-    records: MutableMapping[str, dict]  # record key -> {"fields", "keys" (blocking), "linked", "position"}
-    model: MutableMapping[str, dict]  # config name -> Fellegi-Sunter state
+    records: MutableMapping[str, dict]  # record key -> {"fields", "keys" (blocking), "linked"}
+    model: MutableMapping[str, dict]  # config name -> Fellegi-Sunter state; <config name>/classifier -> classifier
 
     @classmethod
     def in_memory(cls) -> "LinkerState":
@@ -88,19 +92,17 @@ class Linker:
         self.state = state
         self.index = BlockingIndex({}, config.max_block_size)
         self.clusters = EntityClusters()
-        #: partition -> offset of the last record linked from it (the app passes Kafka positions)
-        self.last_offsets: dict[int, int] = {}
         for key, stored in state.records.items():  # in arrival order: the same blocks, the same entity ids
             self.index.add(key, stored["keys"])
             self.clusters.add(key, stored["linked"])
-            self._note_position(stored["position"])
         saved = state.model.get(config.name)
         n_levels = [c.n_levels for c in config.comparisons]
         if saved is not None and saved["n_levels"] == n_levels:
             self.model = FellegiSunter.from_state(saved)
         else:
             self.model = FellegiSunter(n_levels, config.model.prior_match)
-        self._fitted_at = self.model.n_observed if self.model.n_fits else 0
+        # Pairs observed at the last fit: the next refit comes when it would have without the restart.
+        self._fitted_at = saved.get("fitted_at", 0) if saved is not None and saved["n_levels"] == n_levels else 0
         self.classifier = None
         if config.classifier is not None:
             saved = state.model.get(self._classifier_key)
@@ -113,17 +115,15 @@ class Linker:
         fields = normalize_record(raw, self.config)
         return fields, sum(v is None for v in fields.values())
 
-    def _note_position(self, position: tuple[int, int] | None) -> None:
-        if position is not None:
-            partition, offset = position
-            self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, offset))
-
-    def process(self, source: str, record_id: str, raw: dict, position: tuple[int, int] | None = None) -> Outcome:
-        """Link one record; ``position`` (partition, offset) says where it was read, if anywhere."""
+    def process(self, source: str, record_id: str, raw: dict) -> Outcome:
+        """Link one record."""
         config = self.config
         if config.sources and source not in config.sources:
             self.counters["unknown_source"] += 1
             return Outcome(rejected=UNKNOWN_SOURCE)
+        if not record_id.strip():
+            self.counters["blank_record_ids"] += 1
+            return Outcome(rejected=BLANK_RECORD_ID)
         key = record_key(source, record_id)
         if key in self.state.records:
             self.counters["duplicate_records"] += 1
@@ -148,8 +148,7 @@ class Linker:
         linked = self._decide(source, scored)
         updates = self.clusters.add(key, linked)
         self.index.add(key, keys)
-        self.state.records[key] = {"fields": fields, "keys": keys, "linked": linked, "position": position}
-        self._note_position(position)
+        self.state.records[key] = {"fields": fields, "keys": keys, "linked": linked}
         self._maybe_refit()
 
         self.counters["records_linked"] += 1
@@ -196,8 +195,6 @@ class Linker:
             return UNKNOWN_RECORD
         self.classifier.learn(compare(records[key]["fields"], records[other_key]["fields"],
                                       self.config.comparisons), match)
-        if self.classifier.n_learned % CLASSIFIER_SAVE_EVERY == 0:
-            self.state.model[self._classifier_key] = self.classifier.state()
         self.counters["confirmed_pairs_learned"] += 1
         return None
 
@@ -225,5 +222,17 @@ class Linker:
         if seen >= due:
             self.model.fit(em.iterations, em.tolerance)
             self._fitted_at = seen
-            self.state.model[self.config.name] = self.model.state()
             self.counters["model_fits"] += 1
+
+    def save_models(self) -> list[str]:
+        """Put the model (every pair observed since its last fit too) and the classifier into the state.
+
+        The caller saves at its commit points (the app: after every batch, in the batch's
+        transaction), so a linker rebuilt from the state observes no pair twice and learns no
+        verdict twice. Returns the keys of ``state.model`` written.
+        """
+        self.state.model[self.config.name] = self.model.state() | {"fitted_at": self._fitted_at}
+        if self.classifier is None:
+            return [self.config.name]
+        self.state.model[self._classifier_key] = self.classifier.state()
+        return [self.config.name, self._classifier_key]

@@ -24,8 +24,8 @@ from confluent_kafka import Producer
 
 from linkage.datasets import SourceRecord
 from linkage.keys import record_key
+from mlstream.kafka.clients import registry_client
 from mlstream.kafka.producer import AvroProducer
-from mlstream.kafka.serde import registry_client
 from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
@@ -100,9 +100,9 @@ class KafkaLinkageSink:
     """Sends records as Confluent-framed Avro to the linkage records topic, keyed by source|record id."""
 
     def __init__(self, settings: Settings, producer: Producer | None = None):
-        self.codec = topic_codec(registry_client(settings.schema_registry_url), settings,
+        self.codec = topic_codec(registry_client(settings), settings,
                                  settings.topics.linkage_records)
-        self.producer = AvroProducer(settings.bootstrap_servers, producer)
+        self.producer = AvroProducer(settings, producer)
 
     def send(self, record: dict) -> None:
         self.producer.send(self.codec, record_key(record["source"], record["record_id"]).encode(), record)

@@ -22,12 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer
 
 from linkage.config import TruthSettings
-from mlstream.kafka.producer import AvroProducer
 from mlstream.errors import UserError
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka import clients
+from mlstream.kafka.producer import AvroProducer
 from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Settings
 
@@ -66,12 +65,12 @@ def review(settings: Settings, reviewer: Reviewer, *, limit: int | None = None, 
            progress: Callable[[str], None] = print) -> int:
     """Follow the link events from the start and send verdicts when due; stop after ``limit`` verdicts,
     ``timeout_s`` seconds, or Ctrl-C. Returns the number sent."""
-    registry = registry_client(settings.schema_registry_url)
+    registry = clients.registry_client(settings)
     links = topic_codec(registry, settings, settings.topics.links)
     confirmed = topic_codec(registry, settings, settings.topics.confirmed_pairs)
-    producer = AvroProducer(settings.bootstrap_servers)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"{settings.topics.prefix}linkage-reviewer", "auto.offset.reset": "earliest"})
+    producer = AvroProducer(settings)
+    consumer = clients.consumer(settings, **{"group.id": f"{settings.topics.prefix}linkage-reviewer",
+                                             "auto.offset.reset": "earliest"})
     consumer.subscribe([settings.topics.links])
     pending: list[tuple[int, int, dict]] = []  # (due, sequence, pair): a heap
     sent = sequence = 0

@@ -409,13 +409,14 @@ class LineageGraph:
     def _current_relationships(self, guid: str) -> list[sqlite3.Row]:
         """The relationships ``guid`` is an end of now (ACTIVE, or DELETED with an end); not the replaced ones."""
         return self._db.execute("SELECT * FROM relationships WHERE (end1 = ? OR end2 = ?) AND superseded = 0 "
-                                "ORDER BY create_time, guid", (guid, guid)).fetchall()
+                                "ORDER BY create_time, rowid", (guid, guid)).fetchall()
 
     def relationships_of(self, guid: str) -> list[dict]:
         """Every relationship ``guid`` ever was an end of, replaced ones included (AtlasRelationship)."""
         with self._lock:
+            # rowid: in the order they were made; two made in the same millisecond were ordered by their random guids
             rows = self._db.execute("SELECT * FROM relationships WHERE end1 = ? OR end2 = ? ORDER BY create_time, "
-                                    "guid", (guid, guid)).fetchall()
+                                    "rowid", (guid, guid)).fetchall()
             return [self._relationship_json(row) for row in rows]
 
     def relationship(self, guid: str) -> dict:

@@ -27,11 +27,13 @@ from typing import Any
 
 import requests
 from aiohttp import web
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from apps.lineage_service.graph import LineageGraph
 from apps.lineage_service.rest import API, atlas_app
+from mlstream.kafka import clients
 from mlstream.lineage.hook import HookMessageAssembler, HookMessageError
+from mlstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,10 @@ log = logging.getLogger(__name__)
 class HookConsumer:
     """Applies the notifications of one hook topic to the graph, resuming where it stopped."""
 
-    def __init__(self, graph: LineageGraph, bootstrap_servers: str, topic: str, group_id: str) -> None:
+    def __init__(self, graph: LineageGraph, settings: Settings, topic: str, group_id: str) -> None:
         self.graph, self.topic = graph, topic
-        self.consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group_id,
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        self.consumer = clients.consumer(settings, **{"group.id": group_id, "enable.auto.commit": False,
+                                                      "auto.offset.reset": "earliest"})
         self.assemblers: dict[int, HookMessageAssembler] = {}
         self.applied = 0
         self.rejected = 0
@@ -117,7 +119,7 @@ class LineageService:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.graph = LineageGraph(database)
         self.host, self.port = host, port or settings.lineage_port
-        self.consumer = HookConsumer(self.graph, settings.bootstrap_servers, settings.topics.atlas_hook,
+        self.consumer = HookConsumer(self.graph, settings, settings.topics.atlas_hook,
                                      group_id=f"mlstream-lineage-{settings.app_id}")
         self.url = f"http://{host}:{self.port}"
         self._threads: list[threading.Thread] = []

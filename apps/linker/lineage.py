@@ -18,27 +18,14 @@ import time
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from linkage.config import LinkageConfig
-from mlstream.lineage.emitter import KafkaHookEmitter
-from mlstream.lineage.entities import (PROCESS_OUTPUTS, avro_schema, kafka_topic, negative_guids, reference_to,
-                                       stream_process)
+from mlstream.lineage.emitter import KafkaHookEmitter, hook_producer
+from mlstream.lineage.entities import PROCESS_OUTPUTS, negative_guids, reference_to, stream_process
 from mlstream.lineage.hook import entity_create_v2
-from mlstream.kafka.serde import value_subject
+from mlstream.lineage.registered import topics_with_schemas
 from mlstream.settings import Settings
 
 LINEAGE_USER = "mlstream"
 PROCESS = "Process"
-
-
-def _topics_with_schemas(settings: Settings, registry: SchemaRegistryClient, names: list[str], guids):
-    schemas, topics = [], {}
-    for topic in names:
-        registered = registry.get_latest_version(value_subject(topic))
-        schema = avro_schema(value_subject(topic), registered.version, registered.schema.schema_str,
-                             settings.atlas_namespace, guid=next(guids))
-        schemas.append(schema)
-        topics[topic] = kafka_topic(topic, settings.atlas_namespace, bootstrap_servers=settings.bootstrap_servers,
-                                    guid=next(guids), avro_schemas=[schema])
-    return topics, schemas
 
 
 def linkage_app_notification(settings: Settings, app_id: str, registry: SchemaRegistryClient,
@@ -47,7 +34,7 @@ def linkage_app_notification(settings: Settings, app_id: str, registry: SchemaRe
     guids = negative_guids()
     # the reviewers' verdicts are an input only of a config whose classifier learns from them
     inputs = [t.linkage_records] + ([t.confirmed_pairs] if config.classifier else [])
-    topics, schemas = _topics_with_schemas(
+    topics, schemas = topics_with_schemas(
         settings, registry, [*inputs, t.links, t.entity_updates, t.dead_letters], guids)
     process = stream_process(
         app_id,
@@ -69,7 +56,7 @@ def feed_notification(settings: Settings, registry: SchemaRegistryClient, feed_n
                       description: str) -> dict:
     guids = negative_guids()
     topic = settings.topics.linkage_records
-    topics, schemas = _topics_with_schemas(settings, registry, [topic], guids)
+    topics, schemas = topics_with_schemas(settings, registry, [topic], guids)
     feed = {
         "typeName": PROCESS,
         "guid": next(guids),
@@ -81,8 +68,7 @@ def feed_notification(settings: Settings, registry: SchemaRegistryClient, feed_n
 
 
 def _emit(settings: Settings, key: str, notification: dict) -> None:
-    emitter = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers}, settings.topics.atlas_hook,
-                               key=key)
+    emitter = KafkaHookEmitter(hook_producer(settings), settings.topics.atlas_hook, key=key)
     emitter.emit(notification)
     emitter.flush()
 

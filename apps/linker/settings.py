@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from linkage.config import ConfigError, LinkageConfig
 from mlstream.config_store import SchemaRegistryConfigStore
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.settings import Settings
 
 DEFAULTS = {
@@ -54,7 +54,7 @@ def load_config(spec: str, settings: Settings, store_prefix: str = "") -> tuple[
         name, _, version = spec[len(REGISTRY_PREFIX):].partition("@")
         if version and not version.isdigit():
             raise ConfigError(f"{spec}: the version after '@' must be a number")
-        store = SchemaRegistryConfigStore(registry_client(settings.schema_registry_url),
+        store = SchemaRegistryConfigStore(registry_client(settings),
                                           store_prefix or settings.topics.prefix)
         stored = store.get(name, int(version) if version else None)
         return LinkageConfig.from_yaml(stored.text, f"{spec} (v{stored.version})"), str(stored.version)

@@ -1,42 +1,49 @@
 """The Faust app: score records as they arrive, learn when their labels come.
 
 Run it with ``mlstream app`` (a Faust worker). :class:`ScorerApp` builds the app from its
-settings: two short agents feed a table of predictions waiting for labels; a timer reports
-metrics and checkpoints the model; ``/stats/`` shows the same figures over HTTP; the
-deployments part swaps the build it serves. Building it contacts nothing: the model is
-restored from the store and the registry read when a worker starts the app
+settings. Faust runs the worker, its web views (``/stats/``, the dashboard, Prometheus), the
+timers that report metrics and follow the lineage config, and the deployments part that swaps
+the build it serves. The records and labels themselves go through the data plane
+(:class:`apps.scorer.scoring_job.ScoringJob` on
+:class:`mlstream.streaming.transactional_loop.TransactionalLoop`): batches on confluent-kafka,
+exactly once by Kafka's transactions, in a thread of the worker. Building it contacts nothing:
+the registry and the model store are first read when a worker starts the app
 (:meth:`ScorerApp.start`), before the first record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 import time
-import uuid
+
 
 import models
 from apps.scorer.dashboard import LiveHistory
 from apps.scorer.deployments import Deployments
+from apps.scorer.history import read_history
 from apps.scorer.lineage import LineageReporter
-from apps.scorer.serving import MIN_ROLLING_ACCURACY, Serving
+from apps.scorer.scoring_job import ScoringJob
+from apps.scorer.serving import Serving, monitor_options
 from apps.scorer.web import WebViews
-from mlstream.kafka.dead_letters import PROCESSING_FAILED
-from mlstream.kafka.serde import epoch_ms, registry_client
-from mlstream.kafka.topics import topic_codec
-from mlstream.metrics import KafkaMetricsSink, MetricValueError
+from mlstream.features.view import FeatureView, default_view
+from mlstream.kafka import clients
+from mlstream.kafka.topics import TopicSpec, create_topics, durable, input_codec, topic_codec
+from mlstream.metrics import KafkaMetricsSink
 from mlstream.registry.records import CHAMPION, SHADOW
 from mlstream.scoring.model_store import open_model_store
-from mlstream.scoring.monitoring import Alert
 from mlstream.scoring.scorer import StreamScorer, now_ms
 from mlstream.settings import Settings
-from mlstream.streaming.dead_lettering import DeadLetterer
-from mlstream.streaming.faust_app import new_app, on_worker_start, warm_up
-from mlstream.streaming.skipped_records import SkippedRecords
+from mlstream.streaming.dead_lettering import wait_for_registry
+from mlstream.streaming.faust_app import BACKGROUND_FAILURES, add_task, add_timer, new_app, on_worker_start
+from mlstream.streaming.loop_service import DataPlaneService
+from mlstream.streaming.transactional_loop import Job, TransactionalLoop
 
 log = logging.getLogger(__name__)
 
@@ -44,62 +51,77 @@ METRICS_INTERVAL_S = 5.0
 LINEAGE_POLL_S = 10.0
 
 
+def state_topic(settings: Settings) -> str:
+    """The scorer's state changelog (compacted): join entries and each partition's model, per partition."""
+    return f"{settings.topics.prefix}{settings.app_id}-state"
+
+
+def data_plane_group(settings: Settings) -> str:
+    """The data plane's consumer group: not the app id, which Faust's own consumer joins with its own assignor."""
+    return f"{settings.app_id}-data-plane"
+
+
+def worker_id(settings: Settings) -> str:
+    """This worker's stable name: its static group membership and transactional id survive a restart."""
+    return settings.worker_id or f"{socket.gethostname()}-{settings.web_port}"
+#: Seconds before a materializer that died is started again: doubling from the first, up to the last.
+MATERIALIZER_BACKOFF_S = (1.0, 30.0)
+#: A materializer that ran this long before it died starts again after the shortest wait.
+MATERIALIZER_HEALTHY_S = 60.0
+#: On shutdown: seconds the metrics still buffered get to reach Kafka, and the materializer to commit and exit.
+SHUTDOWN_FLUSH_S = 3.0
+SHUTDOWN_CHILD_S = 3.0
+
+
 class ScorerApp:
-    """The scorer's Faust app (:attr:`app`) with its topics, tables, clients and serving state."""
+    """The scorer's Faust app (:attr:`app`) with its topics, clients, serving state and data plane.
 
-    def __init__(self, settings: Settings):
+    ``view`` reads the records and labels (:func:`mlstream.features.view.load_feature_view`
+    loads the one the settings name); the default is the project's own ``Record`` shape.
+    """
+
+    def __init__(self, settings: Settings, view: FeatureView | None = None):
         self.settings = settings
+        self.view = view = view or default_view(settings.topics)
         topics = settings.topics
-        self.monitoring = {"min_rolling_accuracy": MIN_ROLLING_ACCURACY, "drift_features": settings.drift_features}
+        self.monitoring = monitor_options(settings)
         self.app = app = new_app(settings, settings.app_id, settings.web_port, settings.partitions)
-
-        self.records_topic = app.topic(topics.records)
-        self.labels_topic = app.topic(topics.labels)
-        self.predictions_topic = app.topic(topics.predictions)
-        self.dead_letters_topic = app.topic(topics.dead_letters)
         self.alerts_topic = app.topic(topics.alerts)
 
-        # Tables keep keys and values as JSON (Faust's default for tables), whatever the topics use.
-        # record id -> what learning needs once the label arrives (features, prediction)
-        self.awaiting_label = app.Table("awaiting-label", default=None, partitions=settings.partitions,
-                                        key_type=str)
-        # record id -> a label that arrived before its record was scored
-        self.early_labels = app.Table("early-labels", default=None, partitions=settings.partitions, key_type=str)
-        # "<topic>:<partition>" -> last offset processed. faust-streaming 0.15 can hand a restarted
-        # worker records it already processed, and skip one: this keeps scoring idempotent, and
-        # lets the skipped record be read back (mlstream/streaming/skipped_records.py).
-        self.processed_up_to = app.Table("processed-up-to", default=None, partitions=settings.partitions,
-                                         key_type=str)
-
         # The registry client and the codecs call the registry on first use; the sink opens its producer so.
-        self.registry = registry_client(settings.schema_registry_url)
-        self.codecs = {name: topic_codec(self.registry, settings, topic) for name, topic in (
-            ("records", topics.records), ("labels", topics.labels), ("predictions", topics.predictions),
-            ("dead_letters", topics.dead_letters), ("alerts", topics.alerts))}
+        self.registry = clients.registry_client(settings)
+        self.codecs = {name: input_codec(self.registry, settings, topic) for name, topic in (
+            ("records", view.records_topic), ("labels", view.labels_topic))}
+        self.codecs |= {name: topic_codec(self.registry, settings, topic) for name, topic in (
+            ("predictions", topics.predictions), ("dead_letters", topics.dead_letters), ("alerts", topics.alerts))}
         self.metrics_sink = KafkaMetricsSink(settings)
         self.serving = Serving(settings.app_id, self.metrics_sink)
         self.counters = {"records_in": 0, "labels_in": 0, "predictions_out": 0, "dead_letters": 0,
-                         "labels_before_record": 0, "alerts": 0, "duplicates_skipped": 0,
-                         "skipped_offsets_read_back": 0, "metrics_refused": 0}
-        self.dead_letterer = DeadLetterer(self.dead_letters_topic, self.codecs["dead_letters"], settings.app_id,
-                                          self.counters)
-        self.skipped = SkippedRecords(settings.bootstrap_servers, self.processed_up_to, self.counters)
-        self.live = LiveHistory()
+                         "labels_before_record": 0, "alerts": 0, "metrics_refused": 0,
+                         "expired_awaiting_label": 0, "expired_early_labels": 0, "view_mismatches": 0,
+                         "invalid_values": 0, BACKGROUND_FAILURES: 0, "materializer_restarts": 0}
+        self.live = LiveHistory(settings.drift_features)
         self.web_views = WebViews(app, self.live, self.counters, self.serving.monitors, self.consumer_lag, now_ms)
-        self.deployments = Deployments(app, settings, self.serving, self.live, self.alerts_topic, self.codecs)
+        self.job = ScoringJob(settings, view, self.serving, self.codecs, self.counters, self.live,
+                              self.web_views.observe_latency)
+        self.data_plane = DataPlaneService(self.new_loop, self.job,
+                                           prepare=lambda: wait_for_registry(self.codecs.values()))
+        self.deployments = Deployments(app, settings, self.serving, self.live, self.alerts_topic, self.codecs, view,
+                                       self.counters)
         self.lineage: LineageReporter | None = None  # opened by start()
-        self.materializer: list = []  # the metrics materializer's child process, once started
+        self.materializer: asyncio.subprocess.Process | None = None  # the metrics materializer's child process
+        self.stopping = False
         self.window_start_ms = now_ms()
 
         on_worker_start(app, self.start)
-        app.agent(self.records_topic, name="score")(self.score)
-        app.agent(self.labels_topic, name="learn")(self.learn)
-        app.timer(interval=METRICS_INTERVAL_S, name="report")(self.report)
-        app.timer(interval=1.0, name="sample_dashboard")(self.sample_dashboard)
-        app.timer(interval=LINEAGE_POLL_S, name="follow_lineage_config")(self.follow_lineage_config)
-        app.task(self.materialize_metrics)
-        app.task(self.get_ready)
-        app.task(self.announce_lineage)
+        app.add_dependency(self.data_plane)  # after the start-up work: it needs the models restored
+        add_timer(app, METRICS_INTERVAL_S, "report", self.report, self.counters)
+        add_timer(app, 1.0, "sample_dashboard", self.sample_dashboard, self.counters)
+        add_timer(app, LINEAGE_POLL_S, "follow_lineage_config", self.follow_lineage_config, self.counters)
+        add_task(app, self.materialize_metrics, self.counters)
+        add_task(app, self.announce_lineage, self.counters)
+        add_task(app, self.announce_ready, self.counters)
+        add_task(app, self.read_back_dashboard, self.counters)
         app.on_before_shutdown.connect(self.save_model)
 
         @app.page("/stats/")
@@ -111,157 +133,81 @@ class ScorerApp:
         settings = self.settings
         store = open_model_store(settings.model_store, settings.state_dir / "models", settings.s3_endpoint_url)
         self.serving.install(CHAMPION, StreamScorer.restore(lambda: models.build(settings.model), settings.model,
-                                                            settings.model_version, store, **self.monitoring))
+                                                            settings.model_version, store,
+                                                            max_abs_value=settings.max_abs_value, **self.monitoring))
         if settings.challenger_model:
             # The challenger is scored in shadow: its predictions are judged and tracked, never sent.
             self.serving.install(SHADOW, StreamScorer.restore(
                 lambda: models.build(settings.challenger_model), settings.challenger_model,
-                settings.challenger_version, store, **self.monitoring))
+                settings.challenger_version, store, max_abs_value=settings.max_abs_value, **self.monitoring))
         self.deployments.start(store)
-        self.lineage = LineageReporter(settings, self.registry)
+        create_topics(clients.admin(settings), [durable(TopicSpec(state_topic(settings), settings.partitions, None,
+                                                                  {"cleanup.policy": "compact"}), settings)], log.info)
+        self.lineage = LineageReporter(settings, self.registry,
+                                       inputs=(self.view.records_topic, self.view.labels_topic))
+
+    def new_loop(self, job: Job) -> TransactionalLoop:
+        settings = self.settings
+        return TransactionalLoop(settings, data_plane_group(settings),
+                                 worker_id(settings), [self.view.records_topic, self.view.labels_topic],
+                                 state_topic(settings), job, batch_size=settings.batch_size,
+                                 batch_wait_s=settings.batch_wait_ms / 1000)
 
     def consumer_lag(self) -> dict[str, int]:
-        consumer = self.app.consumer
-        inputs = (self.settings.topics.records, self.settings.topics.labels)
-        lag: dict[str, int] = {}
-        for tp in consumer.assignment():
-            if tp.topic in inputs:
-                read = consumer._read_offset.get(tp)  # Faust keeps the last offset read per partition here
-                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, (consumer.highwater(tp) or 0)
-                                                           - (read + 1 if read is not None else 0))
-        return lag
-
-    def seen_before(self, message) -> bool:
-        expected = self.skipped.expected(message.topic, message.partition)
-        if expected is not None and message.offset < expected:
-            self.counters["duplicates_skipped"] += 1
-            return True
-        self.skipped.processed(message)
-        return False
-
-    async def score(self, stream):
-        async for message in self.skipped.messages(stream):
-            await self.score_one(message)
-
-    async def score_one(self, message) -> None:
-        arrived = time.perf_counter()
-        if self.seen_before(message):
-            return
-        counters = self.counters
-        counters["records_in"] += 1
-        record = await self.dead_letterer.decode(self.codecs["records"], message)
-        if record is None:
-            return
-        serving = self.serving.champion  # one build per record, even if a deployment swaps it during an await
-        try:
-            prediction, pending = serving.score(record, message.topic, message.partition, message.offset,
-                                                epoch_ms(record["event_time"]), arrived)
-            value = self.codecs["predictions"].encode(prediction)
-        except Exception as err:  # a record the model cannot take must not stop the stream
-            await self.dead_letterer.send(message, PROCESSING_FAILED, f"{type(err).__name__}: {err}")
-            return
-        await self.predictions_topic.send(key=message.key, value=value)
-        counters["predictions_out"] += 1
-        self.web_views.observe_latency(prediction["latency_ms"])
-        self.live.on_prediction(prediction["scored_at"], f"{serving.model.name} v{serving.model.version}",
-                                prediction["predicted_label"], prediction["score"])
-        if self.settings.prediction_metrics:
-            self.track_prediction(serving, prediction)
-        if self.serving.challenger is not None:
-            pending["shadow"] = self.shadow_score(self.serving.challenger, record, message, arrived)
-        early = self.early_labels.get(record["id"])
-        if early is None:
-            self.awaiting_label[record["id"]] = pending
-        else:
-            del self.early_labels[record["id"]]
-            await self.judge(pending, early["label"], early["event_time"])
-
-    async def learn(self, stream):
-        async for message in self.skipped.messages(stream):
-            await self.learn_one(message)
-
-    async def learn_one(self, message) -> None:
-        if self.seen_before(message):
-            return
-        self.counters["labels_in"] += 1
-        label = await self.dead_letterer.decode(self.codecs["labels"], message)
-        if label is None:
-            return
-        pending = self.awaiting_label.get(label["id"])
-        if pending is None:
-            self.counters["labels_before_record"] += 1
-            self.early_labels[label["id"]] = {"label": label["label"], "event_time": epoch_ms(label["event_time"])}
-            return
-        del self.awaiting_label[label["id"]]
-        await self.judge(pending, label["label"], epoch_ms(label["event_time"]))
-
-    def shadow_score(self, challenger: StreamScorer, record: dict, message, arrived: float) -> dict:
-        prediction, pending = challenger.score(record, message.topic, message.partition, message.offset,
-                                               epoch_ms(record["event_time"]), arrived)
-        if self.settings.prediction_metrics:
-            self.track_prediction(challenger, prediction)
-        return pending
-
-    def track_prediction(self, which: StreamScorer, prediction: dict) -> None:
-        """CML's per-prediction row: the prediction id is its uuid; the label is merged in later."""
-        row = {"score": prediction["score"], "predicted_label": prediction["predicted_label"],
-               "latency_ms": prediction["latency_ms"]}
-        self.tracked(self.serving.tracker(which).track_prediction, prediction["prediction_id"],
-                     {k: v for k, v in row.items() if v is not None},
-                     min(prediction["record_time"], prediction["scored_at"]), prediction["scored_at"])
-
-    def tracked(self, call, *args) -> None:
-        """A value the metrics API refuses (a NaN label, say) is counted and logged; the stream goes on."""
-        try:
-            call(*args)
-        except MetricValueError as err:
-            self.counters["metrics_refused"] += 1
-            log.warning("metric not tracked: %s", err)
-
-    async def judge(self, pending: dict, label, label_time_ms: int) -> None:
-        """A label met its prediction: learn, track the label, send any alerts; the same for the shadow."""
-        for which, entry in ((self.serving.champion, pending), (self.serving.challenger, pending.get("shadow"))):
-            if which is None or entry is None:
-                continue
-            for alert in which.learn(entry, label, label_time_ms):
-                await self.send_alert(which, alert)
-            if self.settings.prediction_metrics:
-                self.tracked(self.serving.tracker(which).track_delayed_metrics, {"actual": label},
-                             entry["prediction_id"])
-
-    async def send_alert(self, which: StreamScorer, alert: Alert) -> None:
-        model_crn, build_crn, deployment_crn = self.serving.tracker(which).crns
-        raised_at = now_ms()
-        value = {"alert_id": str(uuid.uuid4()), "model_crn": model_crn, "model_build_crn": build_crn,
-                 "model_deployment_crn": deployment_crn, "raised_at": raised_at, **vars(alert)}
-        await self.alerts_topic.send(key=deployment_crn.encode(), value=self.codecs["alerts"].encode(value))
-        self.counters["alerts"] += 1
-        self.live.on_alert(alert, raised_at, f"{which.model.name} v{which.model.version}")
-        log.warning("alert %s: %s", alert.alert_type, alert.message)
+        loop = self.data_plane.plane
+        return dict(loop.stats.lag) if loop is not None else {}
 
     async def report(self) -> None:
         end_ms = now_ms()
         for which in self.serving.scorers():
             figures = which.monitor.figures() | {f"app_{name}": float(value) for name, value in self.counters.items()}
-            self.serving.tracker(which).track_aggregate_metrics(figures, self.window_start_ms, end_ms)
-            which.checkpoint()
+            self.job.tracked(self.serving.tracker(which).track_aggregate_metrics, figures, self.window_start_ms,
+                             end_ms)
         self.window_start_ms = end_ms
 
     async def sample_dashboard(self) -> None:
         self.live.sample(time.time(), self.counters, self.serving.monitors())
 
+    async def read_back_dashboard(self) -> None:
+        """The dashboard's last day from the topics, so a restart does not blank it (blocking reads: off the loop)."""
+        try:
+            history = await asyncio.get_running_loop().run_in_executor(None, read_history, self.settings,
+                                                                       self.registry)
+        except Exception as err:  # the dashboard starts empty; scoring is not held up
+            log.warning("dashboard history not read back: %s", err)
+            self.live.restore_failed(f"{type(err).__name__}: {err}")
+            return
+        self.live.restore(**history)
+        log.info("dashboard history read back: %d samples, %d deploys, %d alerts", len(history["samples"]),
+                 len(history["markers"]), len(history["alerts"]))
+
     async def materialize_metrics(self) -> None:
         """Keep the metrics store that `read_metrics` reads filled from the metrics topic.
 
         A child process, not a thread: decoding and storing every metric record under
-        this process's GIL would slow scoring down by half.
+        this process's GIL would slow scoring down by half. A child that dies is started
+        again, after a wait that doubles while it keeps dying (MATERIALIZER_BACKOFF_S).
         """
-        self.materializer.append(await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tools", "metrics", "materialize", env=os.environ | self.settings.to_env(),
-            stdout=asyncio.subprocess.DEVNULL, preexec_fn=stop_with_parent))
+        backoff_s = MATERIALIZER_BACKOFF_S[0]
+        while not self.stopping:
+            started = time.monotonic()
+            self.materializer = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tools", "metrics", "materialize", env=os.environ | self.settings.to_env(),
+                stdout=asyncio.subprocess.DEVNULL, preexec_fn=stop_with_parent)
+            code = await self.materializer.wait()
+            if self.stopping:
+                return
+            if time.monotonic() - started > MATERIALIZER_HEALTHY_S:
+                backoff_s = MATERIALIZER_BACKOFF_S[0]
+            self.counters["materializer_restarts"] += 1
+            log.warning("the metrics materializer exited with code %s; starting it again in %.0fs", code, backoff_s)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, MATERIALIZER_BACKOFF_S[1])
 
-    async def get_ready(self) -> None:
-        await warm_up(self.codecs.values())
+    async def announce_ready(self) -> None:
+        base = f"http://localhost:{self.settings.web_port}"
+        log.info("mlstream app ready (profile %s, Kafka %s): stats %s/stats/, dashboard %s/dashboard/, "
+                 "Prometheus %s/metrics", self.settings.profile, self.settings.bootstrap_servers, base, base, base)
 
     async def announce_lineage(self) -> None:
         # Blocking (registry look-ups, a producer flush): run it off the loop.
@@ -272,26 +218,58 @@ class ScorerApp:
         await asyncio.get_running_loop().run_in_executor(None, self.lineage.poll)
 
     async def save_model(self, app, **kwargs) -> None:
-        for which in self.serving.scorers():
-            if which.checkpoint():
-                log.info("checkpointed %s v%s after %d labels", which.model.name, which.model.version,
-                         which.model.n_learned)
-        self.metrics_sink.flush()
-        for child in self.materializer:
-            child.send_signal(signal.SIGINT)  # like Ctrl-C: it commits what it stored and exits
-            await child.wait()
+        """On shutdown: the metrics and the materializer get a few seconds each.
+
+        The models themselves are in the state changelog, committed with every batch; the data
+        plane exports partition 0's model to the store as it stops. Each step is bounded and its
+        failure logged, so a broker or registry that is down never keeps the app from stopping.
+        """
+        self.stopping = True
+        try:
+            self.metrics_sink.flush(SHUTDOWN_FLUSH_S)
+        except Exception as err:
+            log.warning("metrics not all delivered on shutdown: %s", err)
+        await stop_child(self.materializer, SHUTDOWN_CHILD_S)
 
     def stats(self) -> dict:
+        loop = self.data_plane.plane
         champion = self.serving.champion
         return {
             "app_id": self.settings.app_id,
             "model": {"name": champion.model.name, "version": champion.model.version,
-                      "n_learned": champion.model.n_learned},
-            "counters": self.counters,
-            "awaiting_label": len(self.awaiting_label),
+                      "n_learned": champion.n_learned, "checkpoints_refused": champion.checkpoints_refused},
+            "counters": dict(self.counters),
+            "awaiting_label": self.job.waiting(),
             "figures": champion.monitor.figures(),
             "versions": {name: monitor.figures() for name, monitor in self.serving.monitors().items()},
+            "data_plane": {"worker_id": worker_id(self.settings), "crashes": self.data_plane.crashes,
+                           "joined": loop is not None and loop.stats.joined,
+                           **({} if loop is None else {
+                               "partitions": list(loop.stats.assigned), "batches": loop.stats.batches,
+                               "messages": loop.stats.messages, "aborted_batches": loop.stats.aborted_batches,
+                               "restarts": loop.stats.restarts, "restored_entries": loop.stats.restored_entries,
+                               "last_restore_s": round(loop.stats.last_restore_s, 3)})},
         }
+
+
+async def stop_child(child: asyncio.subprocess.Process | None, timeout_s: float) -> None:
+    """SIGINT (like Ctrl-C: the materializer commits what it stored and exits), SIGKILL after ``timeout_s``.
+
+    A child that already exited is left alone: signalling it raised ProcessLookupError,
+    which kept the app from stopping.
+    """
+    if child is None or child.returncode is not None:
+        return
+    try:
+        child.send_signal(signal.SIGINT)
+        await asyncio.wait_for(child.wait(), timeout_s)
+    except ProcessLookupError:
+        return
+    except asyncio.TimeoutError:
+        log.warning("the metrics materializer (pid %s) did not exit within %.0fs; killing it", child.pid, timeout_s)
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        await child.wait()
 
 
 def stop_with_parent() -> None:

@@ -30,9 +30,12 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from apps.scorer.dashboard import LiveHistory
-from apps.scorer.serving import MIN_ROLLING_ACCURACY, Serving
+from apps.scorer.history import training_window
+from apps.scorer.serving import Serving, monitor_options
 from mlstream.errors import UserError
+from mlstream.features.view import FeatureView
 from mlstream.identifiers import build_crn, deployment_crn, model_crn
+from mlstream.kafka.clients import aiokafka_options
 from mlstream.kafka.reader import end_offsets, read_range
 from mlstream.kafka.serde import TopicCodec
 from mlstream.registry.control import APPLIED, REFUSED, ROLLBACK, check_deployable, deploy_command, outcome
@@ -45,6 +48,8 @@ from mlstream.scoring.monitoring import METRIC_BELOW_THRESHOLD, Alert, ModelMoni
 from mlstream.scoring.online_model import OnlineModel
 from mlstream.scoring.scorer import StreamScorer, now_ms
 from mlstream.settings import Settings
+from mlstream.streaming.dead_lettering import when_registry_reachable
+from mlstream.streaming.faust_app import add_task
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +62,13 @@ class Deployments:
     """
 
     def __init__(self, app: faust.App, settings: Settings, serving: Serving, live: LiveHistory,
-                 alerts_topic, codecs: dict[str, TopicCodec]):
+                 alerts_topic, codecs: dict[str, TopicCodec], view: FeatureView, counters: dict[str, int]):
         self.settings = settings
         self.serving = serving
         self.live = live
         self.alerts_topic = alerts_topic
         self.codecs = codecs
+        self.view = view  # reads the records whose features a build must find
         self.instance = f"{settings.app_id}-{uuid.uuid4().hex[:8]}"
         self.deployments_topic = app.topic(settings.topics.deployments)
         #: role -> the registry's deployment record of what this app serves in that role (None: the env's model)
@@ -72,8 +78,8 @@ class Deployments:
         self.registry: Registry | None = None
         self.commands_from: dict[int, int] = {}
         self.alerts_from: dict[int, int] = {}
-        app.task(self.follow_deployment_commands)
-        app.task(self.roll_back_on_alerts)
+        add_task(app, self.follow_deployment_commands, counters)
+        add_task(app, self.roll_back_on_alerts, counters)
 
     def start(self, store: ModelStore) -> None:
         """Open the registry and serve what it says this app served last (blocking; before the first record)."""
@@ -81,8 +87,8 @@ class Deployments:
         self.store = store
         ensure_topics(self.settings)
         # Commands from now on are ours to apply; what came before is in the registry, read next.
-        self.commands_from = end_offsets(self.settings.bootstrap_servers, topics.deployments)
-        self.alerts_from = end_offsets(self.settings.bootstrap_servers, topics.alerts)
+        self.commands_from = end_offsets(self.settings, topics.deployments)
+        self.alerts_from = end_offsets(self.settings, topics.alerts)
         self.registry = Registry(KafkaMetadataLog(self.settings))
         self.restore()
 
@@ -107,19 +113,36 @@ class Deployments:
         checkpoint = self.store.load(build.model, build.version) if from_checkpoint else None
         if checkpoint is not None:
             estimator, n_learned = checkpoint["estimator"], checkpoint["n_learned"]
+        self.show_training_window(build)
         return StreamScorer(OnlineModel(estimator, build.model, build.version, n_learned), self.store,
-                            monitor=ModelMonitor(build.model, build.version,
-                                                 min_rolling_accuracy=MIN_ROLLING_ACCURACY))
+                            monitor=ModelMonitor(build.model, build.version, **monitor_options(self.settings)),
+                            max_abs_value=self.settings.max_abs_value)
+
+    def show_training_window(self, build: Build) -> None:
+        """The dashboard's drift panel compares the live features with the build's training records."""
+        if not self.live.drift_features:
+            return
+        version = f"{build.model} v{build.version}"
+        try:
+            reference = training_window(self.settings, build, self.live.drift_features, self.features_of)
+        except Exception as err:  # the panel falls back on the first records scored; the deploy goes on
+            log.warning("training window of %s not read for the dashboard: %s", build.ref, err)
+            return
+        self.live.set_reference(version, reference["source"], reference["values"])
+
+    def features_of(self, message) -> dict:
+        """A records-topic message's features, as the feature view reads them."""
+        return self.view.record_from(self.codecs["records"].decode(message.value()), message.key())["features"]
 
     def stream_features(self) -> set[str] | None:
         """The feature names of the newest record of each partition (None while the topic is empty)."""
-        servers, records = self.settings.bootstrap_servers, self.settings.topics.records
-        end = end_offsets(servers, records)
-        newest = read_range(servers, records, {p: max(0, o - 1) for p, o in end.items()}, end, timeout_s=10)
+        records = self.view.records_topic
+        end = end_offsets(self.settings, records)
+        newest = read_range(self.settings, records, {p: max(0, o - 1) for p, o in end.items()}, end, timeout_s=10)
         names: set[str] = set()
         for message in newest:
             try:
-                names |= set(self.codecs["records"].decode(message.value())["features"])
+                names |= set(self.features_of(message))
             except Exception:  # an undecodable newest record says nothing about the features
                 continue
         return names or None
@@ -143,11 +166,11 @@ class Deployments:
                  "model_build_crn": build_crn(command["model"], command["version"]),
                  "model_deployment_crn": deployment_crn(command["model"], self.settings.app_id),
                  "subject": "deployment", "detector": "mlstream.deployments", "value": 0.0, "threshold": None,
-                 "records_learned": current.model.n_learned,
+                 "records_learned": current.n_learned,
                  "message": f"{reason}; {current.model.name} v{current.model.version} keeps serving",
-                 "raised_at": now_ms()}
-        await self.alerts_topic.send(key=alert["model_deployment_crn"].encode(),
-                                     value=self.codecs["alerts"].encode(alert))
+                 "labels_judged": 0, "raised_at": now_ms()}
+        encoded = await when_registry_reachable(lambda: self.codecs["alerts"].encode(alert), "encoding an alert")
+        await self.alerts_topic.send(key=alert["model_deployment_crn"].encode(), value=encoded)
         self.live.on_alert(Alert(alert["alert_type"], alert["subject"], alert["detector"], alert["value"], None,
                                  alert["records_learned"], alert["message"]), alert["raised_at"],
                            f"{command['model']} v{command['version']}")
@@ -165,12 +188,9 @@ class Deployments:
         previous = self.serving.install(command["role"], scorer)  # the swap: between two records
         at = now_ms()
         # The dashboard's timeline marks each deploy (a rollback too, not only a version's first appearance).
-        self.live.deploys.append({"t": at / 1000, "version": f"{build.model} v{build.version}",
-                                  "role": command["role"], "reason": command.get("reason", "")})
+        self.live.on_deploy(at, f"{build.model} v{build.version}", command["role"], command.get("reason", ""))
         log.info("now serving %s as %s (was %s)", build.ref, command["role"],
                  f"{previous.model.name}/{previous.model.version}" if previous else "none")
-        if previous is not None:
-            await loop.run_in_executor(None, previous.checkpoint)
         self.serving_now[command["role"]] = await loop.run_in_executor(
             None, lambda: self.registry.record_deployment(
                 build, self.settings.app_id, command["role"], at, command["command_id"],
@@ -180,8 +200,7 @@ class Deployments:
 
     async def consumer_from(self, topic: str, offsets: dict[int, int]) -> AIOKafkaConsumer:
         """A started consumer of ``topic``, without a group, at ``offsets`` (partition -> offset)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers.split(","), group_id=None,
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings), group_id=None, enable_auto_commit=False)
         consumer.assign([TopicPartition(topic, p) for p in offsets])
         await consumer.start()
         for p, offset in offsets.items():

@@ -18,18 +18,18 @@ import logging
 import threading
 import time
 
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from mlstream.config_store import ConfigNotFound, ConfigStore, ConfigVersion, SchemaRegistryConfigStore
+from mlstream.kafka import clients
 from mlstream.lineage import entities as e
 from mlstream.lineage import lifecycle
 from mlstream.lineage.config import LineageConfigError, load_lineage_yaml
 from mlstream.lineage.emitter import LineageDeliveryError, LineageEmitter
 from mlstream.lineage.hook import entity_create_v2
+from mlstream.lineage.registered import topics_with_schemas
 from mlstream.lineage.model_lineage import model_build_notification, registry_lookup
 from mlstream.lineage.spool import lineage_emitter
-from mlstream.kafka.serde import value_subject
 from mlstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,24 +44,20 @@ def build_version(settings: Settings) -> int:
 
 
 def startup_notification(settings: Settings, registry: SchemaRegistryClient, started_at_ms: int,
-                         model_build: dict | None = None) -> dict:
+                         model_build: dict | None = None, inputs: tuple[str, str] | None = None) -> dict:
+    """``inputs``: the records and labels topics the app's feature view reads (default: the project's)."""
     topics = settings.topics
+    records, labels = inputs or (topics.records, topics.labels)
     ns = settings.atlas_namespace
     guids = e.negative_guids()
-    schemas, topic_entities = [], {}
-    for topic in (topics.records, topics.labels, topics.predictions, topics.metrics, topics.dead_letters):
-        registered = registry.get_latest_version(value_subject(topic))
-        schema = e.avro_schema(value_subject(topic), registered.version, registered.schema.schema_str, ns,
-                               guid=next(guids))
-        schemas.append(schema)
-        topic_entities[topic] = e.kafka_topic(topic, ns, bootstrap_servers=settings.bootstrap_servers,
-                                              guid=next(guids), avro_schemas=[schema])
-    inputs = [topic_entities[topics.records], topic_entities[topics.labels]]
+    topic_entities, schemas = topics_with_schemas(
+        settings, registry, (records, labels, topics.predictions, topics.metrics, topics.dead_letters), guids)
+    sources = [topic_entities[records], topic_entities[labels]]
     if model_build is not None:
-        inputs.append(e.object_id(e.ML_MODEL_BUILD, model_build["attributes"]["qualifiedName"]))
+        sources.append(e.object_id(e.ML_MODEL_BUILD, model_build["attributes"]["qualifiedName"]))
     process = e.stream_process(
         settings.app_id,
-        inputs=inputs,
+        inputs=sources,
         outputs=[topic_entities[t] for t in (topics.predictions, topics.metrics, topics.dead_letters)],
         namespace=ns,
         model_name=settings.model,
@@ -77,9 +73,10 @@ class LineageReporter:
     """Reports the app's lineage, and again whenever the lineage config gets a new version."""
 
     def __init__(self, settings: Settings, registry: SchemaRegistryClient, *, store: ConfigStore | None = None,
-                 emitter: LineageEmitter | None = None) -> None:
+                 emitter: LineageEmitter | None = None, inputs: tuple[str, str] | None = None) -> None:
         self.settings = settings
         self.registry = registry
+        self.inputs = inputs  # the records and labels topics, if not the project's
         self.store = store if store is not None else SchemaRegistryConfigStore(registry, settings.topics.prefix)
         self.emitter = emitter if emitter is not None else lineage_emitter(settings, key=settings.app_id)
         self.started_at_ms = time.time_ns() // 1_000_000
@@ -125,7 +122,7 @@ class LineageReporter:
                 lineage = load_lineage_yaml(config.text, f"config {LINEAGE_CONFIG} v{config.version}")
                 model = lineage.get(self.settings.model)
                 if model is not None:
-                    topics = set(AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
+                    topics = set(clients.admin(self.settings)
                                  .list_topics(timeout=10).topics)
                     build_note = model_build_notification(
                         model, build_version(self.settings), self.settings.atlas_namespace,
@@ -140,7 +137,7 @@ class LineageReporter:
             except LineageConfigError as err:
                 # A broken config must not stop scoring: report the app's own lineage, say what is wrong.
                 log.error("lineage config %s v%s ignored: %s", LINEAGE_CONFIG, config.version, err)
-        notes.append(startup_notification(self.settings, self.registry, self.started_at_ms, model_build))
+        notes.append(startup_notification(self.settings, self.registry, self.started_at_ms, model_build, self.inputs))
         for note in notes:
             self.emitter.emit(note)
         self.config_version = config.version if config else None

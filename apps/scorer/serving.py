@@ -11,8 +11,15 @@ from mlstream.metrics import MetricsSink, MetricsTracker
 from mlstream.registry.records import CHAMPION
 from mlstream.scoring.monitoring import ModelMonitor
 from mlstream.scoring.scorer import StreamScorer
+from mlstream.settings import Settings
 
 MIN_ROLLING_ACCURACY = 0.7  # below it, an alert
+
+
+def monitor_options(settings: Settings) -> dict:
+    """The :class:`ModelMonitor` options of every build the app serves: threshold, its warm-up, drift features."""
+    return {"min_rolling_accuracy": MIN_ROLLING_ACCURACY, "warm_up_labels": settings.alert_warm_up_labels,
+            "drift_features": settings.drift_features}
 
 
 class Serving:

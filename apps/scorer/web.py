@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from apps.scorer.dashboard import LiveHistory
-from apps.web import serve_dashboard
+from apps.web import serve_dashboard, serve_prometheus
 from mlstream.scoring.monitoring import ModelMonitor
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -24,6 +24,9 @@ COUNTERS = {
     "predictions_out": ("mlstream_predictions_out", "Predictions written"),
     "dead_letters": ("mlstream_dead_letters", "Messages sent to the dead-letter topic"),
     "alerts": ("mlstream_alerts", "Alerts sent to the alerts topic"),
+    "invalid_values": ("mlstream_invalid_values", "Records and labels dead-lettered as INVALID_VALUE"),
+    "background_failures": ("mlstream_background_failures", "Timer and task runs that failed (logged)"),
+    "materializer_restarts": ("mlstream_materializer_restarts", "Times the metrics materializer was started again"),
 }
 
 
@@ -51,13 +54,20 @@ class AppCollector:
         yield model
 
 
+def prometheus_registry(counters: dict, monitors: Callable[[], dict[str, ModelMonitor]],
+                        lag: Callable[[], dict[str, int]]) -> tuple[CollectorRegistry, Histogram]:
+    """Everything ``/metrics`` exports: the :class:`AppCollector` and the processing latency histogram."""
+    registry = CollectorRegistry()
+    latency = Histogram("mlstream_processing_latency_seconds", "From a record's arrival to its prediction",
+                        buckets=LATENCY_BUCKETS_S, registry=registry)
+    registry.register(AppCollector(counters, monitors, lag))
+    return registry, latency
+
+
 class WebViews:
     def __init__(self, app, live: LiveHistory, counters: dict, monitors: Callable[[], dict[str, ModelMonitor]],
                  lag: Callable[[], dict[str, int]], clock_ms: Callable[[], int]):
-        self.registry = CollectorRegistry()
-        self.latency = Histogram("mlstream_processing_latency_seconds", "From a record's arrival to its prediction",
-                                 buckets=LATENCY_BUCKETS_S, registry=self.registry)
-        self.registry.register(AppCollector(counters, monitors, lag))
+        self.registry, self.latency = prometheus_registry(counters, monitors, lag)
         self.live = live
         self.clock_ms = clock_ms
         self._install(app)
@@ -66,11 +76,7 @@ class WebViews:
         self.latency.observe(latency_ms / 1000.0)
 
     def _install(self, app) -> None:
-        registry, live, clock_ms = self.registry, self.live, self.clock_ms
-
-        @app.page("/metrics")
-        async def prometheus(web, request):
-            return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-        serve_dashboard(app, "dashboard", lambda: live.snapshot(clock_ms()))
+        live, clock_ms = self.live, self.clock_ms
+        serve_prometheus(app, self.registry)
+        serve_dashboard(app, "dashboard", lambda window_s: live.snapshot(clock_ms(), window_s))
 

@@ -1,74 +1,153 @@
-// Plain SVG line and dot charts and the polling loop, shared by the scorer's and the linkage app's dashboards.
-// No library: nothing can be fetched from a CDN where this runs.
+// Charts and the polling loop both dashboards share (the scorer's, the linkage app's), on uPlot
+// (apps/static/vendor/, served from the app itself: nothing is fetched from a CDN).
+//
+// Each chart is a <div> the page names; the chart keeps what it draws in data attributes
+// (data-points, data-threshold, data-markers, data-first) so a test can read them from the DOM.
 "use strict";
 
-const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-const SVG_NS = "http://www.w3.org/2000/svg";
+const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"];
+const MARKER_COLORS = {deploy: "#2ca02c", rollback: "#d62728", serving: "#888"};
 const POLL_MS = 1000;
+const HEIGHT = 190;
+const charts = {};  // element id -> {plot, key, state}
 
-function el(name, attrs, parent) {
-  const node = document.createElementNS(SVG_NS, name);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (parent) parent.appendChild(node);
-  return node;
+function count(n) {
+  return n === null || n === undefined ? "n/a" : Math.round(n).toLocaleString("en-US");
 }
 
-// series: [{name, points: [[x, y], ...]}]; markers: [{x, label}]; dots: draw points instead of lines.
-function drawChart(id, series, opts = {}) {
-  const svg = document.getElementById(id);
-  const width = svg.clientWidth || 460, height = svg.clientHeight || 180;
-  const pad = {left: 44, right: 8, top: 8, bottom: 20};
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const all = series.flatMap(s => s.points).filter(p => p[1] !== null && p[1] !== undefined);
-  svg.setAttribute("data-points", String(all.length));
-  if (!all.length) {
-    el("text", {x: width / 2, y: height / 2, "text-anchor": "middle", fill: "#999"}, svg).textContent = "waiting for data";
-    return;
-  }
-  let [x0, x1] = [Math.min(...all.map(p => p[0])), Math.max(...all.map(p => p[0]))];
-  let [y0, y1] = opts.yRange || [Math.min(...all.map(p => p[1])), Math.max(...all.map(p => p[1]))];
-  if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
-  const sx = x => pad.left + (x - x0) / (x1 - x0) * (width - pad.left - pad.right);
-  const sy = y => height - pad.bottom - (y - y0) / (y1 - y0) * (height - pad.top - pad.bottom);
-  el("line", {x1: pad.left, x2: pad.left, y1: pad.top, y2: height - pad.bottom, stroke: "#999"}, svg);
-  el("line", {x1: pad.left, x2: width - pad.right, y1: height - pad.bottom, y2: height - pad.bottom, stroke: "#999"}, svg);
-  // Enough decimals that the three ticks differ, e.g. 0.881 / 0.885 / 0.889 for a narrow band.
-  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(y1 - y0)) + 1));
-  for (const y of [y0, (y0 + y1) / 2, y1]) {
-    el("text", {x: pad.left - 4, y: sy(y) + 4, "text-anchor": "end", "font-size": 10, fill: "#555"}, svg)
-      .textContent = y.toFixed(decimals);
-  }
-  el("text", {x: width - pad.right, y: height - 4, "text-anchor": "end", "font-size": 10, fill: "#555"}, svg)
-    .textContent = opts.xLabel || "";
-  for (const m of opts.markers || []) {
-    if (m.x < x0 || m.x > x1) continue;
-    el("line", {x1: sx(m.x), x2: sx(m.x), y1: pad.top, y2: height - pad.bottom, stroke: "#888",
-                "stroke-dasharray": "4 3", class: "deploy-marker"}, svg);
-    el("text", {x: sx(m.x) + 3, y: pad.top + 10, "font-size": 10, fill: "#555"}, svg).textContent = m.label;
-  }
-  series.forEach((s, i) => {
-    const color = s.color || COLORS[i % COLORS.length];
-    const pts = s.points.filter(p => p[1] !== null && p[1] !== undefined);
-    if (opts.dots) {
-      for (const p of pts) el("circle", {cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: color, "class": "point"}, svg);
-    } else if (pts.length) {
-      el("polyline", {points: pts.map(p => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" "),
-                      fill: "none", stroke: color, "stroke-width": 1.5, "class": "series"}, svg);
-    }
-  });
-  if (opts.legend) {
-    document.getElementById(opts.legend).innerHTML = series
-      .map((s, i) => `<span style="color:${s.color || COLORS[i % COLORS.length]}">&#9632; ${s.name}</span>`).join("");
-  }
+function fixed(value, digits) {
+  return value === null || value === undefined ? "n/a" : value.toFixed(digits);
 }
 
-// Fetch /dashboard/data.json every second and hand it to the page's render.
+// Tick labels with as many decimals as the step between ticks needs (0.86, 0.88 / 1.2k / 350).
+function tickLabels(u, ticks) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+  const decimals = step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step)));
+  return ticks.map(v => Math.abs(v) >= 10000 ? (v / 1000).toFixed(0) + "k" : v.toFixed(decimals));
+}
+
+function clockTime(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString("en-GB");
+}
+
+// Clock ticks on a 24-hour clock: 14:05:30 a few seconds apart, 14:05 minutes apart.
+function clockTicks(u, ticks, axis, space, step) {
+  const seconds = step < 60;
+  return ticks.map(t => new Date(t * 1000).toLocaleTimeString("en-GB",
+    seconds ? {} : {hour: "2-digit", minute: "2-digit"}));
+}
+
+// The threshold (a horizontal dashed line) and the markers (vertical dashed lines), drawn over the series.
+function drawOverlays(u, state) {
+  const ctx = u.ctx, {left, top, width, height} = u.bbox, px = devicePixelRatio;
+  ctx.save();
+  ctx.font = `${11 * px}px system-ui, sans-serif`;
+  ctx.textAlign = "left";  // uPlot leaves it as its last axis drew
+  ctx.setLineDash([5 * px, 4 * px]);
+  ctx.lineWidth = 1.5 * px;
+  if (state.threshold) {
+    const y = u.valToPos(state.threshold.value, "y", true);
+    ctx.strokeStyle = ctx.fillStyle = "#b00020";
+    ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + width, y); ctx.stroke();
+    ctx.fillText(state.threshold.label, left + 4 * px, y - 4 * px);
+  }
+  const rowEnds = [];  // a label goes on the first row where it does not overlap the one before
+  for (const m of state.markers) {
+    const x = u.valToPos(m.t, "x", true);
+    if (x < left || x > left + width) continue;
+    ctx.strokeStyle = ctx.fillStyle = MARKER_COLORS[m.kind] || "#888";
+    ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
+    if (!state.markerLabels) continue;
+    const textWidth = ctx.measureText(m.label).width;
+    const start = x + textWidth + 3 * px > left + width ? x - textWidth - 3 * px : x + 3 * px;
+    let row = rowEnds.findIndex(end => start > end);
+    if (row < 0) { row = rowEnds.length; rowEnds.push(0); }
+    rowEnds[row] = start + textWidth + 6 * px;
+    ctx.fillText(m.label, start, top + (12 + 13 * row) * px);
+  }
+  ctx.restore();
+}
+
+// series: [{name, values, color}] over times (epoch seconds); opts: {range: [from, to] of x,
+// yRange, threshold: {value, label}, markers: [{t, label, kind}], markerLabels, dots, bars (x not time)}.
+function chart(id, times, series, opts = {}) {
+  const el = document.getElementById(id);
+  const key = series.map(s => s.name).join("|") + (opts.bars ? "|bars" : "");
+  const state = {threshold: opts.threshold || null, markers: opts.markers || [], range: opts.range,
+                 markerLabels: !!opts.markerLabels};
+  let entry = charts[id];
+  if (!entry || entry.key !== key) {
+    if (entry) entry.plot.destroy();
+    el.textContent = "";
+    const bars = opts.bars ? uPlot.paths.bars({size: [0.9, 60]}) : null;
+    const holder = {state};
+    const plot = new uPlot({
+      width: el.clientWidth || 460, height: HEIGHT,
+      cursor: {drag: {x: false, y: false}},
+      scales: {
+        x: {time: !opts.bars, range: (u, lo, hi) => holder.state.range || [lo, hi]},
+        y: {range: (u, lo, hi) => yRange(holder.state, opts.yRange, lo, hi)},
+      },
+      legend: {live: false},
+      axes: [{values: opts.bars ? tickLabels : clockTicks, space: 70}, {size: 52, values: tickLabels}],
+      series: [{label: opts.bars ? opts.xLabel || "value" : "time", value: (u, v) => v === null ? "" :
+                 opts.bars ? fixed(v, 3) : clockTime(v)},
+               ...series.map((s, i) => {
+                 const color = s.color || COLORS[i % COLORS.length];
+                 return {label: s.name, stroke: color, width: 1.5, spanGaps: !opts.dots,
+                         fill: opts.bars ? color + (i ? "99" : "44") : undefined,
+                         paths: opts.dots ? () => null : bars || undefined,
+                         points: {show: !!opts.dots, size: 4, fill: color}};
+               })],
+      hooks: {draw: [u => drawOverlays(u, holder.state)]},
+    }, [[], ...series.map(() => [])], el);
+    entry = charts[id] = {plot, key, holder};
+  }
+  entry.holder.state = state;
+  entry.plot.setData([times, ...series.map(s => s.values)]);
+  const points = series.reduce((n, s) => n + s.values.filter(v => v !== null && v !== undefined).length, 0);
+  el.dataset.points = String(points);
+  el.dataset.threshold = state.threshold ? String(state.threshold.value) : "";
+  const [from, to] = state.range || [times[0], times[times.length - 1]];
+  el.dataset.markers = String(state.markers.filter(m => m.t >= from && m.t <= to).length);
+  el.dataset.first = times.length ? String(times[0]) : "";
+}
+
+function yRange(state, fixedRange, lo, hi) {
+  if (fixedRange) return fixedRange;
+  if (lo === null || hi === null) return [0, 1];
+  if (state.threshold) { lo = Math.min(lo, state.threshold.value); hi = Math.max(hi, state.threshold.value); }
+  const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.1 || 1;
+  return [lo >= 0 && lo - pad < 0 ? 0 : lo - pad, hi + pad];
+}
+
+window.addEventListener("resize", () => {
+  for (const [id, entry] of Object.entries(charts)) {
+    entry.plot.setSize({width: document.getElementById(id).clientWidth, height: HEIGHT});
+  }
+});
+
+// The window the page shows: ?window=<seconds> in its address, one of the buttons in #windows.
+function currentWindow() {
+  return new URLSearchParams(location.search).get("window") || "300";
+}
+
+function windowPicker(windows) {
+  const holder = document.getElementById("windows");
+  if (holder.childElementCount) return;
+  const chosen = currentWindow();
+  holder.innerHTML = "show the last " + Object.entries(windows).map(([seconds, name]) =>
+    `<a href="?window=${seconds}" class="${seconds === chosen ? "chosen" : ""}">${name}</a>`).join(" ");
+}
+
+// Fetch /dashboard/data.json for the chosen window every second and hand it to the page's render.
 async function pollData(render) {
   try {
-    const response = await fetch("/dashboard/data.json", {cache: "no-store"});
-    render(await response.json());
+    const response = await fetch(`/dashboard/data.json?window=${currentWindow()}`, {cache: "no-store"});
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error);
+    windowPicker(data.windows);
+    render(data, [data.now_ms / 1000 - data.window_s, data.now_ms / 1000]);
   } catch (err) {
     document.getElementById("status").textContent = "cannot reach the app: " + err;
   }

@@ -1,0 +1,1 @@
+"""The secure-dataset processor: per-team masked and filtered copies of a raw dataset topic."""

@@ -21,11 +21,11 @@ import json
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from mlstream.errors import UserError
-from mlstream.kafka.serde import UndecodableValue, registry_client, schema_text, value_subject
+from mlstream.kafka import clients
+from mlstream.kafka.serde import UndecodableValue, schema_text, value_subject
 from mlstream.settings import Settings
 
 #: The Kafka source's columns kept beside decoded values and in the quarantine table.
@@ -45,7 +45,7 @@ def fetch_schemas(settings: Settings, topic: str, schema_name: str) -> TopicSche
     Raises :class:`UserError` when the registry cannot be reached or the subject is missing,
     before any Spark work starts.
     """
-    client = registry_client(settings.schema_registry_url)
+    client = clients.registry_client(settings)
     subject = value_subject(topic)
     try:
         versions = client.get_versions(subject)
@@ -64,7 +64,7 @@ def fetch_schemas(settings: Settings, topic: str, schema_name: str) -> TopicSche
 
 def check_topics(settings: Settings, *topics: str) -> None:
     """A clear error, before Spark starts, when the broker is down or a topic does not exist."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as err:
@@ -77,9 +77,13 @@ def check_topics(settings: Settings, *topics: str) -> None:
 
 
 def kafka_options(settings: Settings, topic: str) -> dict[str, str]:
-    """Options of Spark's Kafka source for ``topic``; add offsets per read."""
-    return {"kafka.bootstrap.servers": settings.bootstrap_servers, "subscribe": topic,
-            "failOnDataLoss": "false"}
+    """Options of Spark's Kafka source for ``topic``; add offsets per read.
+
+    Only what committed: the scorer writes its predictions, dead letters and alerts in Kafka
+    transactions, and an aborted batch's messages were never there.
+    """
+    return {**clients.spark_kafka_options(settings), "subscribe": topic, "failOnDataLoss": "false",
+            "kafka.isolation.level": "read_committed"}
 
 
 def offsets_json(topic: str, offsets: dict[int, int]) -> str:
@@ -132,6 +136,40 @@ QUARANTINE_COLUMNS = ("topic", "partition", "offset", "timestamp", "key", "value
                       "quarantine_kind", "quarantine_reason")
 QUARANTINE_DDL = ("topic STRING, partition INT, offset BIGINT, timestamp TIMESTAMP, key BINARY, value BINARY, "
                   "schema_id BIGINT, quarantine_kind STRING, quarantine_reason STRING")
+
+
+#: Comments of the columns that are not the reader schema's fields: the metastore's column comments.
+COLUMN_COMMENTS = {
+    "kafka_topic": "the Kafka topic the value was read from", "topic": "the Kafka topic the value was read from",
+    "kafka_partition": "its partition", "partition": "its partition",
+    "kafka_offset": "its offset in the partition", "offset": "its offset in the partition",
+    "kafka_timestamp": "the Kafka message's timestamp", "timestamp": "the Kafka message's timestamp",
+    "kafka_date": "the UTC date of kafka_timestamp (the partition column)",
+    "key": "the message key's bytes", "value": "the message value's bytes (kept for a quarantined value only)",
+    "raw_value": "the value's bytes of a quarantined value", "schema_id": "the value's writer schema id",
+    "quarantine_kind": "why the value did not decode (the dead-letter kinds), null for a good value",
+    "quarantine_reason": "the reason in words, null for a good value",
+}
+
+
+def column_comments(reader_schema: str = "") -> dict[str, str]:
+    """Column -> comment: the reader schema's field docs, then the Kafka and quarantine columns'.
+
+    >>> schema = '{"type": "record", "name": "R", "fields": [{"name": "id", "type": "string", "doc": "record id"}]}'
+    >>> column_comments(schema)["id"], column_comments(schema)["kafka_offset"]
+    ('record id', 'its offset in the partition')
+    """
+    docs = {f["name"]: f["doc"] for f in json.loads(reader_schema)["fields"] if f.get("doc")} if reader_schema else {}
+    return docs | COLUMN_COMMENTS
+
+
+def commented(frame, reader_schema: str = ""):
+    """The frame with each known column's comment in its metadata (the metastore keeps it as the column comment)."""
+    from pyspark.sql import functions as F
+
+    comments = column_comments(reader_schema)
+    return frame.select(*[F.col(f"`{c}`").alias(c, metadata={"comment": comments[c]}) if c in comments
+                          else F.col(f"`{c}`") for c in frame.columns])
 
 
 def quarantined(frame):

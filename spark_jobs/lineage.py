@@ -34,6 +34,7 @@ SPARK_PROCESS = "spark_process"
 
 #: ("topic", name) | ("table", db.table, is_view) | ("s3", s3a://path)
 #: | ("build", build crn, model name, version, metadata): an ml_model_build
+#: | ("hive", db.table, columns, partition keys, location, view text, source topic): a metastore table
 Dataset = tuple
 
 
@@ -49,8 +50,62 @@ def s3_path(path: str) -> Dataset:
     return ("s3", path)
 
 
+def metastore_output(spark, settings: Settings, table: str, source_topic: str = "") -> Dataset:
+    """A table or view of the shared metastore as it is now: its columns, partition keys, location, view text.
+
+    ``source_topic``: the topic whose fields its columns are (column lineage, field to column of the same name).
+    """
+    name = table_name(settings, table)
+    columns = tuple((c.name, c.dataType, c.description or "") for c in spark.catalog.listColumns(name))
+    keys = tuple(c.name for c in spark.catalog.listColumns(name) if c.isPartition)
+    described = {r["col_name"]: r["data_type"] for r in spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()}
+    view_text = described.get("View Text", "") if described.get("Type") == "VIEW" else ""
+    return ("hive", name, columns, keys, "" if view_text else described.get("Location", ""), view_text, source_topic)
+
+
+def catalog_output(spark, settings: Settings, table: str, view: bool = False, source_topic: str = "") -> Dataset:
+    """The table's dataset: a ``hive_table`` on the shared metastore, else a ``spark_table``."""
+    if settings.metastore_url:
+        return metastore_output(spark, settings, table, source_topic)
+    return table_output(settings, table, view)
+
+
+def metastore_entities(item: Dataset, guids: Iterator[str], *, namespace: str, bootstrap_servers: str,
+                       user: str) -> list[dict]:
+    """A metastore table's entities, the table first; with an S3 location, the path and a ``hive_process``
+    from the table to it; with a source topic, a ``hive_process`` from the topic to the table holding each
+    copied field's ``hive_column_lineage``."""
+    _, name, columns, keys, location, view_text, source_topic = item
+    made = e.metastore_table(name, namespace, guids=guids, columns=columns, partition_keys=keys, location=location,
+                             view_text=view_text)
+    table = made[0]
+    now = time.time_ns() // 1_000_000
+    qualified = table["attributes"]["qualifiedName"]
+    if location.startswith(("s3://", "s3a://")):
+        path = e.s3_path_entities(location, namespace, guids=guids)
+        made += path
+        made.append(e.hive_process(f"{qualified}:location", [table], [path[-1]], guid=next(guids), user=user,
+                                   operation="CREATETABLE", query_text=f"{name} LOCATION '{location}'",
+                                   time_ms=now))
+    if source_topic:
+        # A reference: the job's own inputs create the topic in the same message.
+        topic_name = e.kafka_topic_qualified_name(source_topic, namespace)
+        topic = e.object_id(e.KAFKA_TOPIC, topic_name)
+        process = e.hive_process(f"{qualified}:from:{topic_name}", [topic], [table],
+                                 guid=next(guids), user=user, operation="QUERY",
+                                 query_text=f"INSERT INTO {name} SELECT ... FROM kafka topic {source_topic}",
+                                 time_ms=now)
+        made.append(process)
+        fields = {c[0] for c in columns if not c[0].startswith(("kafka_", "quarantine_")) and c[0] not in
+                  ("schema_id", "raw_value")}
+        made += [e.hive_column_lineage(process, [topic], column, f"value.{column['attributes']['name']}",
+                                       guid=next(guids))
+                 for column in made if column["typeName"] == e.HIVE_COLUMN and column["attributes"]["name"] in fields]
+    return made
+
+
 def dataset_entities(datasets: Sequence[Dataset], guids: Iterator[str], *, namespace: str,
-                     bootstrap_servers: str) -> tuple[list[dict], list[dict]]:
+                     bootstrap_servers: str, user: str = "mlstream") -> tuple[list[dict], list[dict]]:
     """(entities to create, the dataset each ``datasets`` item stands for, in order)."""
     created: list[dict] = []
     ends: list[dict] = []
@@ -61,6 +116,11 @@ def dataset_entities(datasets: Sequence[Dataset], guids: Iterator[str], *, names
         elif item[0] == "table":
             entity = e.spark_table(item[1], namespace, guid=next(guids), view=item[2])
             created.append(entity)
+        elif item[0] == "hive":
+            made = metastore_entities(item, guids, namespace=namespace, bootstrap_servers=bootstrap_servers,
+                                      user=user)
+            created += made
+            entity = made[0]
         elif item[0] == "s3":
             path = e.s3_path_entities(item[1], namespace, guids=guids)
             created += path
@@ -92,8 +152,10 @@ def job_notification(job: str, inputs: Sequence[Dataset], outputs: Sequence[Data
                      details: str | None = None) -> dict:
     """ENTITY_CREATE_V2 of the job's datasets and its ``spark_process``; ``extra`` entities ride along."""
     guids = e.negative_guids()
-    created_in, ins = dataset_entities(inputs, guids, namespace=namespace, bootstrap_servers=bootstrap_servers)
-    created_out, outs = dataset_entities(outputs, guids, namespace=namespace, bootstrap_servers=bootstrap_servers)
+    created_in, ins = dataset_entities(inputs, guids, namespace=namespace, bootstrap_servers=bootstrap_servers,
+                                       user=user)
+    created_out, outs = dataset_entities(outputs, guids, namespace=namespace, bootstrap_servers=bootstrap_servers,
+                                         user=user)
     process = spark_process(job, database, ins, outs, namespace=namespace, guid=next(guids), user=user,
                             details=details)
     return entity_create_v2([*created_in, *created_out, *extra, process], user=user)

@@ -23,8 +23,8 @@ from typing import Callable
 
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import KAFKA_COLUMNS, decode, kafka_options
-from spark_jobs.session import register_table, table_name, table_path
+from spark_jobs.avro import KAFKA_COLUMNS, commented, decode, kafka_options
+from spark_jobs.session import register_table, table_location, table_name
 from spark_jobs.topics import prepare
 
 STREAMS = {"predictions": "stream_predictions", "labels": "stream_labels"}
@@ -36,7 +36,8 @@ def stream_rows(frame):
 
     bad = F.col("quarantine_kind").isNotNull()
     return frame.select("decoded.*", *[F.col(c).alias(f"kafka_{c}") for c in KAFKA_COLUMNS], "schema_id",
-                        "quarantine_kind", "quarantine_reason", F.when(bad, F.col("value")).alias("raw_value"))
+                        "quarantine_kind", "quarantine_reason", F.when(bad, F.col("value")).alias("raw_value"),
+                        F.to_date("timestamp").alias("kafka_date"))
 
 
 def union_text(column: str) -> str:
@@ -81,9 +82,13 @@ def start(spark, settings: Settings, trigger_seconds: float = 5.0, available_now
         schemas = prepared[kind]
         source = (spark.readStream.format("kafka").options(**kafka_options(settings, schemas.topic))
                   .option("startingOffsets", "earliest").load())
-        rows = stream_rows(decode(source, schemas))
-        register_table(spark, settings, table, schema=rows.schema)
-        writer = (rows.writeStream.format("parquet").option("path", str(table_path(settings, table)))
+        rows = commented(stream_rows(decode(source, schemas)), schemas.reader_schema)
+        # On a metastore, a managed table partitioned by day: a day's queries read that day's folder alone.
+        partitioned = ("kafka_date",) if settings.metastore_url else ()
+        register_table(spark, settings, table, schema=rows.schema, partition_by=partitioned,
+                       comment=f"{schemas.topic} as it streams in, exactly once (Spark's file sink)")
+        writer = (rows.writeStream.format("parquet").partitionBy(*partitioned)
+                  .option("path", table_location(spark, settings, table))
                   .option("checkpointLocation", checkpoint_dir(settings, table))
                   .queryName(f"{table_name(settings, table)}"))
         writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
@@ -93,8 +98,9 @@ def start(spark, settings: Settings, trigger_seconds: float = 5.0, available_now
     views = register_views(spark, settings)
     lineage.report_job(settings, "predictions",
                        inputs=[lineage.topic_input(settings, prepared[k].topic) for k in STREAMS],
-                       outputs=[lineage.table_output(settings, t) for t in STREAMS.values()]
-                       + [("table", v, True) for v in views])
+                       outputs=[lineage.catalog_output(spark, settings, t, source_topic=prepared[k].topic)
+                                for k, t in STREAMS.items()]
+                       + [lineage.catalog_output(spark, settings, v.split(".", 1)[1], view=True) for v in views])
     return queries
 
 

@@ -11,8 +11,8 @@ from typing import Callable
 
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import decoded_rows, quarantined
-from spark_jobs.session import register_table, table_path
+from spark_jobs.avro import commented, decoded_rows, quarantined
+from spark_jobs.session import write_table
 from spark_jobs.topics import prepare, read_batch
 
 
@@ -23,15 +23,16 @@ def run(spark, settings: Settings, kind: str = "records", say: Callable[[str], N
     try:
         say(f"spark read: decoding {schemas.topic} with writer schema id(s) "
             f"{', '.join(map(str, schemas.writer_schemas))}")
-        decoded_rows(frame).write.mode("overwrite").parquet(str(table_path(settings, kind)))
-        table = register_table(spark, settings, kind)
-        quarantined(frame).write.mode("overwrite").parquet(str(table_path(settings, f"{kind}_quarantine")))
-        quarantine = register_table(spark, settings, f"{kind}_quarantine")
+        table = write_table(spark, settings, commented(decoded_rows(frame), schemas.reader_schema), kind,
+                            comment=f"{schemas.topic} decoded")
+        quarantine = write_table(spark, settings, commented(quarantined(frame)), f"{kind}_quarantine",
+                                 comment=f"what of {schemas.topic} did not decode, with the reason")
         rows = spark.table(table).count()
         bad = spark.table(quarantine).count()
     finally:
         frame.unpersist()
     lineage.report_job(settings, "read", inputs=[lineage.topic_input(settings, schemas.topic)],
-                       outputs=[lineage.table_output(settings, kind), lineage.table_output(settings, f"{kind}_quarantine")])
+                       outputs=[lineage.catalog_output(spark, settings, kind, source_topic=schemas.topic),
+                                lineage.catalog_output(spark, settings, f"{kind}_quarantine")])
     say(f"spark read: {rows} records of {schemas.topic} in table {table}, {bad} quarantined in {quarantine}")
     return {"topic": schemas.topic, "table": table, "rows": rows, "quarantine_table": quarantine, "quarantined": bad}

@@ -13,7 +13,7 @@ import json
 import sys
 
 from mlstream.settings import Settings
-from spark_jobs import predictions, read_topic, score, splits, warm_start
+from spark_jobs import predictions, read_topic, score, secure_view, splits, warm_start
 from spark_jobs.session import register_table, table_path
 from spark_jobs.topics import KINDS, prepare
 
@@ -24,6 +24,8 @@ JOBS = {
     "warm-start": "train a river model on a split table, register it as a build, optionally hot-deploy it",
     "score": "a Structured Streaming query scoring the records topic; metrics per batch through the metrics API",
     "sql": "run Spark SQL over the project's tables and views (registered and refreshed first)",
+    "secure-view": "a team's secure dataset as a Spark SQL view of the raw topic: the same masks and row filter as "
+                   "its secure topic (security.hive), by Spark's built-ins",
 }
 
 
@@ -56,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._SubParsersAction
     warm.add_argument("--spec", help="model spec from models/ (default: the model's name)")
     warm.add_argument("--deploy", action="store_true", help="hot-deploy the build to the running stream app "
                       "(MLSTREAM_APP_ID) and wait until it serves it")
+    jobs["secure-view"].add_argument("--topic", required=True, help="the raw dataset topic")
+    jobs["secure-view"].add_argument("--team", required=True, help="the team (a group of security.directory)")
+    jobs["secure-view"].add_argument("--show", type=int, default=20, help="rows to print (default: %(default)s)")
     jobs["sql"].add_argument("query", help='e.g. "SELECT count(*) FROM mlstream.predictions_live"')
     for parser_ in jobs.values():
         parser_.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -71,7 +76,10 @@ def preflight(args, settings: Settings) -> None:
 
 
 def register_all(spark, settings: Settings) -> list[str]:
-    """Register every table folder of this database, and the stream views, in a fresh session."""
+    """Register every table folder of this database, and the stream views, in a fresh session
+    (on a metastore they are registered already: nothing to do)."""
+    if settings.metastore_url:
+        return []
     root = table_path(settings, "x").parent
     names = [register_table(spark, settings, p.name) for p in sorted(root.iterdir())
              if p.is_dir() and any(p.iterdir())] if root.exists() else []
@@ -97,6 +105,11 @@ def run_job(spark, args, settings: Settings):
         return warm_start.run(spark, settings, name, int(version or 1), args.model, args.spec, args.deploy, say=say)
     if args.job == "score":
         return score.run(spark, settings, args.trigger_seconds, args.available_now, say=say)
+    if args.job == "secure-view":
+        result = secure_view.run(spark, settings, args.topic, args.team, say=say)
+        frame = spark.table(result["view"])
+        return result | {"text": frame._jdf.showString(args.show, 40, False),
+                         "sample": [row.asDict(recursive=True) for row in frame.limit(args.show).collect()]}
     if args.job == "sql":
         register_all(spark, settings)
         frame = spark.sql(args.query)

@@ -29,8 +29,8 @@ from mlstream.scoring.model_store import open_model_store
 from mlstream.scoring.online_model import OnlineModel
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import decode, decoded_rows, kafka_options, quarantined
-from spark_jobs.session import register_table, table_path
+from spark_jobs.avro import commented, decode, decoded_rows, kafka_options, quarantined
+from spark_jobs.session import write_table
 from spark_jobs.topics import label_value, prepare, read_batch
 
 DEPLOYMENT = "spark-score"
@@ -91,8 +91,7 @@ class BatchScorer:
             bad = quarantined(frame)
             n_bad = bad.count()
             if n_bad:
-                bad.write.mode("append").parquet(str(table_path(self.settings, QUARANTINE)))
-                register_table(self.spark, self.settings, QUARANTINE)
+                write_table(self.spark, self.settings, commented(bad), QUARANTINE, mode="append")
         finally:
             frame.unpersist()
         labels = {}

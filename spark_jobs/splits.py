@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlstream.errors import UserError
+from mlstream.kafka.clients import spark_kafka_options
 from mlstream.registry.manifest import DEFAULT_SPLITS, SPLITS, OffsetRange
 from mlstream.registry.training import ranges_now
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.avro import decode, decoded_rows, offsets_json
-from spark_jobs.session import register_table, table_name, table_path
+from spark_jobs.avro import commented, decode, decoded_rows, offsets_json
+from spark_jobs.session import table_name, write_table
 from spark_jobs.topics import prepare
 
 
@@ -41,7 +42,7 @@ def read_ranges(spark, settings: Settings, schemas, ranges: list[OffsetRange]):
     ranges = [r for r in ranges if r.end > r.start]
     if not ranges:
         return None
-    frame = (spark.read.format("kafka").option("kafka.bootstrap.servers", settings.bootstrap_servers)
+    frame = (spark.read.format("kafka").options(**spark_kafka_options(settings))
              .option("assign", json.dumps({schemas.topic: [r.partition for r in ranges]}))
              .option("startingOffsets", offsets_json(schemas.topic, {r.partition: r.start for r in ranges}))
              .option("endingOffsets", offsets_json(schemas.topic, {r.partition: r.end for r in ranges}))
@@ -132,8 +133,8 @@ def run(spark, settings: Settings, model: str, version: int, fractions: dict[str
         else:
             joined = joined.withColumn("copy", F.lit(0))
         table = f"{model}_v{version}_{name}"
-        joined.write.mode("overwrite").parquet(str(table_path(settings, table)))
-        full = register_table(spark, settings, table)
+        full = write_table(spark, settings, commented(joined, records.reader_schema), table,
+                           comment=f"{name} split {version} of {model} from {records.topic}")
         spark.sql(f"CREATE OR REPLACE VIEW {table_name(settings, f'{model}_{name}')} AS SELECT * FROM {full}")
         rows = spark.table(full).count()
         result["splits"][name] = {"records": [dataclasses.asdict(r) for r in plan[name]], "table": full,
@@ -146,8 +147,9 @@ def run(spark, settings: Settings, model: str, version: int, fractions: dict[str
     path.write_text(json.dumps(result, indent=2))
     lineage.report_job(settings, f"splits-{model}-v{version}", inputs=[lineage.topic_input(settings, records.topic),
                                                             lineage.topic_input(settings, labels.topic)],
-                       outputs=[lineage.table_output(settings, f"{model}_v{version}_{n}") for n in SPLITS]
-                       + [lineage.table_output(settings, f"{model}_{n}", view=True) for n in SPLITS],
+                       # No column lineage from one topic: a split's columns come from the records and the labels.
+                       outputs=[lineage.catalog_output(spark, settings, f"{model}_v{version}_{n}") for n in SPLITS]
+                       + [lineage.catalog_output(spark, settings, f"{model}_{n}", view=True) for n in SPLITS],
                        details=json.dumps({"manifest": str(path), "sampling": sampling, "split_fractions": fractions}))
     say(f"spark splits: manifest {path}")
     return result

@@ -29,7 +29,7 @@ from mlstream.registry.snapshots import save_snapshot
 from mlstream.scoring.model_store import open_model_store
 from mlstream.settings import Settings
 from spark_jobs import lineage
-from spark_jobs.session import register_table, table_name, table_path
+from spark_jobs.session import register_table, table_exists, table_name
 from spark_jobs.splits import manifest_file
 from spark_jobs.topics import label_value
 
@@ -45,7 +45,7 @@ def examples(spark, table: str):
 
 def split_tables(spark, settings: Settings, splits: str, version: int) -> tuple[str, str]:
     names = [f"{splits}_v{version}_{s}" for s in ("train", "validation")]
-    if not table_path(settings, names[0]).exists():
+    if not table_exists(spark, settings, names[0]):
         raise UserError(f"no table {table_name(settings, names[0])}: build it first with "
                         f"'mlstream spark splits --model {splits} --version {version}'")
     return register_table(spark, settings, names[0]), register_table(spark, settings, names[1])

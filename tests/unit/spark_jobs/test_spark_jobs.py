@@ -78,3 +78,27 @@ def test_cli_parses_each_job():
     assert (args.splits, args.deploy) == ("phish/1", True)
     with pytest.raises(SystemExit):
         parser.parse_args(["spark", "read", "--topic", "metrics"])
+
+
+def test_a_metastore_table_is_reported_as_hive_entities_down_to_its_s3_path_and_columns():
+    from spark_jobs import lineage
+
+    item = ("hive", "mlstream.stream_predictions", (("prediction_id", "string", "UUID of this prediction."),
+                                                    ("kafka_offset", "bigint", ""), ("kafka_date", "date", "")),
+            ("kafka_date",), "s3a://wh/mlstream.db/stream_predictions", "", "mlstream.predictions")
+    made = lineage.metastore_entities(item, iter(str(-i) for i in range(1, 100)), namespace="cm",
+                                      bootstrap_servers="localhost:9092", user="me")
+    names = [(m["typeName"], m["attributes"]["qualifiedName"]) for m in made]
+    assert names[0] == ("hive_table", "mlstream.stream_predictions@cm")
+    assert ("hive_column", "mlstream.stream_predictions.prediction_id@cm") in names
+    assert ("aws_s3_v2_directory", "s3a://wh/mlstream.db/stream_predictions/@cm") in names
+    storage = next(m for m in made if m["typeName"] == "hive_process" and m["attributes"]["qualifiedName"]
+                   .endswith(":location"))
+    assert storage["relationshipAttributes"]["outputs"][0]["uniqueAttributes"]["qualifiedName"] == \
+        "s3a://wh/mlstream.db/stream_predictions/@cm"
+    lineages = [m for m in made if m["typeName"] == "hive_column_lineage"]
+    # Only the topic's own fields are copied from it; the Kafka coordinates are not its fields.
+    assert [m["relationshipAttributes"]["outputs"][0]["uniqueAttributes"]["qualifiedName"] for m in lineages] == \
+        ["mlstream.stream_predictions.prediction_id@cm"]
+    assert lineages[0]["relationshipAttributes"]["inputs"][0]["uniqueAttributes"]["qualifiedName"] == \
+        "mlstream.predictions@cm"

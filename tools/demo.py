@@ -1,13 +1,27 @@
 """`mlstream demo`: the whole pipeline on local services, for a bounded time, with a summary.
 
 Steps: start Kafka and the registry, create topics and schemas, start the stream
-app, play a dataset (plus a few undecodable messages, to show the dead-letter
+app, play a dataset or a user's CSV file (plus a few undecodable messages, to show the dead-letter
 path), wait until the app has scored and learned everything, stop it, and read
 the figures back from the topics themselves.
+
+The feed is paced by time, as a live source is: ``DEMO_RATE`` records a second,
+each label ``DEMO_LABEL_DELAY_S`` after its record, so most predictions come
+from a model that has learned from the labels before them. A gate on the
+labels the app has learned backs the pace up: on a loaded machine, where the
+app may start consuming late or fall behind, the feed waits rather than pile
+up records a model will score before it learned anything, so the accuracy
+does not depend on the machine's load.
+
+A CSV file (``mlstream demo --csv``) is read and checked before anything starts; after
+``init`` its topic, record schema and feature view are put in place, and the app starts
+with that view (``MLSTREAM_FEATURE_VIEW``), so the undecodable messages go to the CSV's
+records topic and the summary reads the same figures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,19 +30,25 @@ import time
 from pathlib import Path
 
 import requests
-from confluent_kafka import Producer
 
-from tools import local_services
 from mlstream.errors import UserError
-from tools import lineage_demo
-from mlstream.kafka.serde import registry_client
-from mlstream.settings import Settings
+from mlstream.kafka import clients
 from mlstream.kafka.reader import end_offsets, read_range
 from mlstream.kafka.topics import init, topic_codec
+from mlstream.profiles import LOCAL
+from mlstream.settings import Settings
+from producers.csv_feed import CsvFeed, play_csv, prepare_csv
 from producers.datasets import DATASETS, examples, source_name
-from producers.feed import KafkaFeedSink, play
+from producers.feed import FeedStats, KafkaFeedSink, LearningGate, play
+from tools import lineage_demo, local_services
 
 ENDLESS_DEFAULT_RECORDS = 5000
+DEMO_RATE = 50.0  # records/s: Phishing's 1,250 records in 25 s
+DEMO_LABEL_DELAY_S = 0.5  # 25 records in flight: the model is that many labels behind
+#: The feed waits while the app has learned all but this many of the records sent.
+MAX_LABELS_BEHIND = 50
+#: The summary's accuracy over time: one figure per this many records, in feed order.
+ACCURACY_WINDOW = 250
 #: Values that are not Confluent-framed Avro, or name a schema id no registry has.
 UNDECODABLE_VALUES = [b"not avro at all", b"\x00\x7f\xff\xff\xfe" + b"\x02id"]
 
@@ -59,14 +79,16 @@ def app_stats(settings: Settings) -> dict | None:
 
 
 def wait_for_app(settings: Settings, process: subprocess.Popen, log_path: Path, timeout_s: float = 120) -> dict:
-    """Wait until the app answers on /stats/; fail at once, with its last words, if it died."""
+    """Wait until the app answers on /stats/ and its data plane has joined its consumer group; fail at
+    once, with its last words, if it died."""
 
-    def answering():
+    def ready():
         if process.poll() is not None:
             raise exited("the stream app", process, log_path)
-        return app_stats(settings)
+        stats = app_stats(settings)
+        return stats if stats and stats.get("data_plane", {}).get("joined") else None
 
-    return wait_for(answering, timeout_s, f"the stream app's /stats/ (log: {log_path})")
+    return wait_for(ready, timeout_s, f"the stream app's data plane to join its group (log: {log_path})")
 
 
 def exited(what: str, process: subprocess.Popen, log_path: Path) -> UserError:
@@ -98,10 +120,11 @@ def stop_app(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: float, label_delay_s: float) -> dict:
-    if records is None and DATASETS[dataset][1]:
+def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: float, label_delay_s: float,
+             csv: CsvFeed | None = None) -> dict:
+    """The demo on ``dataset``, or on ``csv`` (a user's file, read and checked) when given."""
+    if csv is None and records is None and DATASETS[dataset][1]:
         records = ENDLESS_DEFAULT_RECORDS
-    topics = settings.topics
     total = 6
     started = time.monotonic()
 
@@ -109,12 +132,18 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
     local_services.up(settings)
     step(2, total, "topics and schemas")
     init(settings)
-    lineage_demo.prepare(settings, dataset)
+    records_topic, order = settings.topics.records, None
+    if csv is not None:
+        prepared = prepare_csv(settings, csv)
+        settings = dataclasses.replace(settings, feature_view=prepared.view_name)
+        records_topic, order = prepared.topic, [rid for rid, _, _ in csv.rows]
+    lineage_demo.prepare(settings, None if csv else dataset, records_topic=records_topic)
+    topics = settings.topics
 
     step(3, total, "stream app")
     app_log = settings.state_dir / "logs" / "app.log"
-    watched = [topics.predictions, topics.dead_letters, topics.metrics, topics.atlas_hook]
-    before = {t: end_offsets(settings.bootstrap_servers, t) for t in watched}
+    watched = [topics.predictions, topics.labels, topics.dead_letters, topics.metrics, topics.atlas_hook]
+    before = {t: end_offsets(settings, t) for t in watched}
     app = start_app(settings, app_log)
     try:
         first = wait_for_app(settings, app, app_log)
@@ -122,14 +151,36 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         print(f"app up on http://localhost:{settings.web_port}/stats/ (log {app_log}); model "
               f"{first['model']['name']} v{first['model']['version']} has learned {learned_before} labels so far")
 
-        step(4, total, f"feed: {dataset} ({DATASETS[dataset][0]})")
-        feed = play(examples(dataset), KafkaFeedSink(settings), dataset=dataset, source=source_name(dataset),
-                    rate=rate, label_delay_s=label_delay_s, limit=records)
-        producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+        set_up_s = time.monotonic() - started
+        print(f"set-up took {set_up_s:.0f} s (services, topics, lineage service, app start)")
+
+        def learned() -> int | None:
+            if app.poll() is not None:  # the feed would wait for it for ever
+                raise exited("the stream app", app, app_log)
+            stats = app_stats(settings)
+            return None if stats is None else stats["model"]["n_learned"] - learned_before
+
+        gate = LearningGate(learned, behind=MAX_LABELS_BEHIND)
+        streamed_from = time.monotonic()
+        feed: FeedStats
+        if csv is None:
+            step(4, total, f"feed: {dataset} ({DATASETS[dataset][0]}), {rate:g} records/s, labels "
+                           f"{label_delay_s:g} s later")
+            feed = play(examples(dataset), KafkaFeedSink(settings), dataset=dataset, source=source_name(dataset),
+                        rate=rate, label_delay_s=label_delay_s, limit=records, ready=gate)
+        else:
+            step(4, total, f"feed: {csv.path} ({len(csv.rows)} rows to {records_topic}, feature view "
+                           f"{prepared.view_ref}), {rate:g} records/s, labels {label_delay_s:g} s later")
+            feed = play_csv(settings, prepared, rate=rate, label_delay_s=label_delay_s, limit=records,
+                            ready=gate).stats
+        if feed.held_back_s:
+            print(f"the feed waited {feed.held_back_s:.1f} s in all for the app, which was more than "
+                  f"{MAX_LABELS_BEHIND} labels behind")
+        producer = clients.producer(settings)
         for value in UNDECODABLE_VALUES:
-            producer.produce(topics.records, key=b"garbage", value=value)
+            producer.produce(records_topic, key=b"garbage", value=value)
         producer.flush(10)
-        print(f"sent {len(UNDECODABLE_VALUES)} undecodable messages to {topics.records} (they must be dead-lettered)")
+        print(f"sent {len(UNDECODABLE_VALUES)} undecodable messages to {records_topic} (they must be dead-lettered)")
 
         step(5, total, "waiting for the app to score and learn everything")
         expected_in = feed.records + len(UNDECODABLE_VALUES)
@@ -155,24 +206,32 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         wait_for(caught_up_with_progress, 300, "the app to catch up", poll_s=0.25)
         time.sleep(6)  # one more metrics interval, so the last window is on the metrics topic
         final = app_stats(settings)
+        streamed_s = time.monotonic() - streamed_from
     finally:
         stop_app(app)
-    lineage = lineage_demo.finish(settings)
+    lineage = lineage_demo.finish(settings, records_topic=records_topic)
 
     step(6, total, "reading the results back from Kafka")
-    after = {t: end_offsets(settings.bootstrap_servers, t) for t in watched}
-    registry = registry_client(settings.schema_registry_url)
+    after = {t: end_offsets(settings, t) for t in watched}
+    registry = clients.registry_client(settings)
     predictions_codec = topic_codec(registry, settings, topics.predictions)
     predictions = [predictions_codec.decode(m.value()) for m in
-                   read_range(settings.bootstrap_servers, topics.predictions, before[topics.predictions], after[topics.predictions])]
-    dead_letters = sum(after[topics.dead_letters].values()) - sum(before[topics.dead_letters].values())
+                   read_range(settings, topics.predictions, before[topics.predictions], after[topics.predictions])]
+    labels_codec = topic_codec(registry, settings, topics.labels)
+    labels = {label["id"]: label["label"] for label in (labels_codec.decode(m.value()) for m in read_range(
+        settings, topics.labels, before[topics.labels], after[topics.labels]))}
+    # Counted by reading, not by offsets: the scorer writes in transactions, whose commit markers take offsets too.
+    dead_letters = len(read_range(settings, topics.dead_letters, before[topics.dead_letters],
+                                  after[topics.dead_letters]))
     metrics_messages = sum(after[topics.metrics].values()) - sum(before[topics.metrics].values())
     lineage_messages = sum(after[topics.atlas_hook].values()) - sum(before[topics.atlas_hook].values())
     scored_at = [p["scored_at"].timestamp() for p in predictions]
     span = (max(scored_at) - min(scored_at)) if len(scored_at) > 1 else 0.0
     figures = final["figures"]
     summary = {
-        "dataset": dataset,
+        "dataset": dataset if csv is None else str(csv.path),
+        **({} if csv is None else {"records_topic": records_topic, "feature_view": prepared.view_ref,
+                                   "malformed_rows": len(csv.malformed)}),
         "records_produced": feed.records,
         "labels_produced": feed.labels,
         "feed_records_per_second": round(feed.records_per_second, 1),
@@ -182,6 +241,7 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         "app_records_per_second": round(len(predictions) / span, 1) if span else None,
         "accuracy": figures.get("accuracy"),
         "rolling_accuracy": figures.get("rolling_accuracy"),
+        f"accuracy_per_{ACCURACY_WINDOW}": accuracy_per_window(predictions, labels, ACCURACY_WINDOW, order),
         "latency_p50_ms": figures.get("latency_p50_ms"),
         "latency_p99_ms": figures.get("latency_p99_ms"),
         "metrics_records": metrics_messages,
@@ -190,10 +250,32 @@ def run_demo(settings: Settings, *, dataset: str, records: int | None, rate: flo
         "versions": final.get("versions", {}),
         "alerts": final["counters"].get("alerts", 0),
         **lineage,
+        "set_up_seconds": round(set_up_s, 1),
+        "stream_seconds": round(streamed_s, 1),
+        "feed_held_back_seconds": round(feed.held_back_s, 1),
         "seconds": round(time.monotonic() - started, 1),
     }
     print_summary(summary, settings, app_log)
     return summary
+
+
+def accuracy_per_window(predictions: list[dict], labels: dict[str, object], window: int,
+                        order: list[str] | None = None) -> list[float]:
+    """Accuracy of each ``window`` labelled predictions in feed order, the last maybe shorter: the order of
+    ``order``'s record ids (a CSV's rows), else of the record ids themselves (a dataset's sort so).
+
+    >>> predictions = [{"record_id": f"d-{i}", "predicted_label": i % 3 != 0} for i in range(5)]
+    >>> accuracy_per_window(predictions, {f"d-{i}": True for i in range(5)}, window=2)
+    [0.5, 0.5, 1.0]
+    >>> accuracy_per_window(predictions, {f"d-{i}": True for i in range(5)}, window=2,
+    ...                     order=["d-1", "d-2", "d-4", "d-0", "d-3"])
+    [1.0, 0.5, 0.0]
+    """
+    position = {rid: i for i, rid in enumerate(order)} if order is not None else None
+    in_order = sorted(predictions, key=lambda p: p["record_id"] if position is None
+                      else position.get(p["record_id"], len(position)))
+    judged = [p["predicted_label"] == labels[p["record_id"]] for p in in_order if p["record_id"] in labels]
+    return [round(sum(part) / len(part), 3) for part in (judged[i:i + window] for i in range(0, len(judged), window))]
 
 
 def print_summary(s: dict, settings: Settings, app_log: Path) -> None:
@@ -211,11 +293,17 @@ def print_summary(s: dict, settings: Settings, app_log: Path) -> None:
         ("feed throughput", f"{s['feed_records_per_second']:.0f} records/s"),
         ("app throughput", fmt(s["app_records_per_second"], "{:.0f} records/s")),
         ("accuracy", f"{fmt(s['accuracy'])} prequential, {fmt(s['rolling_accuracy'])} over the last 500"),
+        (f"  per {ACCURACY_WINDOW} records", " ".join(f"{a:.3f}" for a in s[f"accuracy_per_{ACCURACY_WINDOW}"])
+         + "  (in feed order: the model learns as labels arrive)"),
         ("latency", f"p50 {fmt(s['latency_p50_ms'], '{:.2f}')} ms, p99 {fmt(s['latency_p99_ms'], '{:.2f}')} ms"),
         ("metrics records", f"{s['metrics_records']} on {settings.topics.metrics}"),
         ("lineage messages", f"{s['lineage_messages']} on {settings.topics.atlas_hook}"),
-        ("took", f"{s['seconds']:.0f} s"),
+        ("took", f"{s['seconds']:.0f} s: set-up {s['set_up_seconds']:.0f} s, stream {s['stream_seconds']:.0f} s, "
+                 f"the rest training the demo's build and reading back"),
     ]
+    if "feature_view" in s:  # a CSV's
+        rows.insert(1, ("feature view", f"{s['feature_view']} reading {s['records_topic']} "
+                                        f"({s['malformed_rows']} malformed rows skipped)"))
     for name, value in rows:
         print(f" {name:18} {value}")
     print(f" live metrics per model version ({s['alerts']} alerts on {settings.topics.alerts}):")
@@ -225,6 +313,9 @@ def print_summary(s: dict, settings: Settings, app_log: Path) -> None:
         print(f"   {version:28} {quality}, label coverage {f.get('label_coverage', 0):.2f}, "
               f"drifts {f.get('drifts_detected', 0):.0f}")
     print("\nWhere to look next:")
+    if settings.profile != LOCAL:
+        print(f"  (these ran on profile {settings.profile}: export MLSTREAM_PROFILE={settings.profile}, or put "
+              f"--profile {settings.profile} after 'mlstream')")
     print("  mlstream status                 local services, their URLs and logs")
     print(f"  {app_log}   the stream app's log")
     print("  mlstream app                    run the app yourself; http://localhost:"

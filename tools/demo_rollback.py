@@ -22,20 +22,21 @@ import json
 import threading
 import time
 
-from tools import local_services
-from tools.demo import app_stats, start_app, step, stop_app, wait_for, wait_for_app
 from mlstream.errors import UserError
+from mlstream.kafka.clients import registry_client
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.serde import epoch_ms
+from mlstream.kafka.topics import init, topic_codec
 from mlstream.registry.control import APPLIED, ROLLBACK, ControlChannel, deploy_command
 from mlstream.registry.metadata_log import open_registry
 from mlstream.registry.training import rebuild, train_build
 from mlstream.scoring.model_store import open_model_store
 from mlstream.scoring.monitoring import METRIC_BELOW_THRESHOLD
-from mlstream.kafka.serde import epoch_ms, registry_client
 from mlstream.settings import Settings, Topics
-from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init, topic_codec
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
+from tools import local_services
+from tools.demo import app_stats, start_app, step, stop_app, wait_for, wait_for_app
 
 MODEL = "sea"
 DATASET = "sea-drift"
@@ -45,10 +46,18 @@ FIXED = {"method": "none"}
 TOTAL = 8
 
 
+#: The monitor's rolling window: the shortest warm-up a threshold alert can have.
+TRAINED_BUILD_WARM_UP_LABELS = 500
+
+
 def demo_settings(base: Settings) -> Settings:
     run = time.strftime("%Y%m%d-%H%M%S")
+    # The builds it deploys were trained before they serve: no cold start to wait out, so the threshold
+    # alert's warm-up is one rolling window (unless MLSTREAM_ALERT_WARM_UP_LABELS says otherwise).
+    warm_up = base.alert_warm_up_labels if base.alert_warm_up_labels is not None else TRAINED_BUILD_WARM_UP_LABELS
     return dataclasses.replace(base, topics=Topics(prefix=f"mlstream.rollback-{run}.", atlas_hook=base.topics.atlas_hook),
-                               app_id=f"mlstream-rollback-{run}", prediction_metrics=False)
+                               app_id=f"mlstream-rollback-{run}", prediction_metrics=False,
+                               alert_warm_up_labels=warm_up)
 
 
 class LiveFeed(threading.Thread):
@@ -68,12 +77,12 @@ class LiveFeed(threading.Thread):
 
 
 def deployments_log(settings: Settings) -> list[dict]:
-    return [json.loads(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.deployments)]
+    return [json.loads(m.value()) for m in read_all(settings, settings.topics.deployments)]
 
 
 def alerts(settings: Settings) -> list[dict]:
-    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.alerts)
-    return [codec.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.alerts)]
+    codec = topic_codec(registry_client(settings), settings, settings.topics.alerts)
+    return [codec.decode(m.value()) for m in read_all(settings, settings.topics.alerts)]
 
 
 def scored(settings: Settings) -> int:
@@ -83,12 +92,12 @@ def scored(settings: Settings) -> int:
 
 def phase_figures(settings: Settings, boundaries: list[tuple[str, str, int, int]]) -> list[dict]:
     """Accuracy of each (phase, build version, from ms, to ms), from the predictions and labels topics."""
-    registry = registry_client(settings.schema_registry_url)
+    registry = registry_client(settings)
     predictions = topic_codec(registry, settings, settings.topics.predictions)
     labels = topic_codec(registry, settings, settings.topics.labels)
     truth = {v["id"]: v["label"] for v in (labels.decode(m.value())
-                                            for m in read_all(settings.bootstrap_servers, settings.topics.labels))}
-    rows = [predictions.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.predictions)]
+                                            for m in read_all(settings, settings.topics.labels))}
+    rows = [predictions.decode(m.value()) for m in read_all(settings, settings.topics.predictions)]
     out = []
     for phase, version, start, end in boundaries:
         # Both ends inclusive: a swap and the last prediction of the old build can share a

@@ -15,7 +15,7 @@ from typing import Callable
 from apps.lineage_service.service import ensure_running
 from apps.scorer.lineage import build_version
 from mlstream.config_store import ConfigNotFound, SchemaRegistryConfigStore
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.lineage.feeds import FeedLineage
 from mlstream.registry.metadata_log import open_registry
 from mlstream.registry.records import Build
@@ -28,7 +28,9 @@ from tools.lineage_views import atlas_client, find_entity, show
 Say = Callable[[str], None]
 
 
-def demo_lineage_yaml(settings: Settings) -> str:
+def demo_lineage_yaml(settings: Settings, records_topic: str | None = None) -> str:
+    """The demo model's lineage config; ``records_topic``: the records its feature view reads (default: the
+    project's records topic)."""
     return f"""# The demo model's lineage (config 'lineage'; see 'mlstream config history lineage').
 # CML's lineage.yml keys (hive_table_qualified_names, metadata) work here too.
 {settings.model}:
@@ -37,26 +39,28 @@ def demo_lineage_yaml(settings: Settings) -> str:
   description: online model that learns from the records and labels topics as they stream
   metadata: {{training: "online, in the stream app"}}
   kafka_topics:
-    - {{topic: {settings.topics.records}}}
+    - {{topic: {records_topic or settings.topics.records}}}
     - {{topic: {settings.topics.labels}}}
   splits: {{train: 0.7, validation: 0.15, test: 0.15}}
   sampling: {{method: none}}
 """
 
 
-def prepare(settings: Settings, dataset: str, say: Say = print) -> None:
-    """Start the lineage service (unless an Atlas is configured), store a lineage config, report the feed."""
+def prepare(settings: Settings, dataset: str | None, say: Say = print, records_topic: str | None = None) -> None:
+    """Start the lineage service (unless an Atlas is configured), store a lineage config (unless one is stored), report
+    the feed of ``dataset`` (None: a feed that reports its own, as a CSV's does, to ``records_topic``)."""
     if not settings.atlas_url:
         ensure_running(settings, say)
-    store = SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
+    store = SchemaRegistryConfigStore(registry_client(settings), settings.topics.prefix)
     try:
         current = store.get("lineage")
         say(f"lineage config: version {current.version} in the registry ({store.subject('lineage')})")
     except ConfigNotFound:
-        version = store.put("lineage", demo_lineage_yaml(settings))
+        version = store.put("lineage", demo_lineage_yaml(settings, records_topic))
         say(f"lineage config: stored version {version} as {store.subject('lineage')}")
-    FeedLineage(settings, source=source_name(dataset), seed=42, started_at_ms=time.time_ns() // 1_000_000,
-                warn=say).start()
+    if dataset is not None:
+        FeedLineage(settings, source=source_name(dataset), seed=42, started_at_ms=time.time_ns() // 1_000_000,
+                    warn=say).start()
 
 
 def train_demo_build(settings: Settings, say: Say = print) -> Build:
@@ -71,7 +75,7 @@ def train_demo_build(settings: Settings, say: Say = print) -> Build:
                        version=str(version), say=say)
 
 
-def finish(settings: Settings, say: Say = print) -> dict:
+def finish(settings: Settings, say: Say = print, records_topic: str | None = None) -> dict:
     """Train the demo's build, then print the predictions topic's lineage."""
     build = train_demo_build(settings, say)
     client = atlas_client(settings)
@@ -89,7 +93,7 @@ def finish(settings: Settings, say: Say = print) -> dict:
         predictions = find_entity(client, settings.topics.predictions, settings.atlas_namespace)
         say(f"lineage graph: http://127.0.0.1:{settings.lineage_port}/lineage/?guid={predictions['guid']}")
     say(f"try: mlstream models show {build.ref}; mlstream lineage build {build.ref}; "
-        f"mlstream lineage readers {settings.topics.records}; "
+        f"mlstream lineage readers {records_topic or settings.topics.records}; "
         f"mlstream lineage changes {settings.model}@{settings.app_id}; "
         f"mlstream lineage reproduce {build.ref} --out /tmp/{settings.model}-{build.version}")
     return {"build": build.ref, "build_examples": {s["name"]: s["examples"] for s in build.data["splits"]}}

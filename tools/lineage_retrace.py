@@ -72,6 +72,7 @@ def build(client, name: str, namespace: str) -> dict:
     if manifest is not None:
         result |= {
             "code_version": manifest.code_version, "spec": manifest.spec, "features": manifest.features,
+            "feature_view": manifest.feature_view,
             "sampling": manifest.sampling, "schema_versions": manifest.schema_versions,
             "splits": [{"name": s.name, "fraction": manifest.split_fractions.get(s.name), "examples": s.examples,
                         "records": [vars(r) for r in s.records]} for s in manifest.splits],
@@ -119,7 +120,8 @@ def format_build(result: Mapping[str, Any]) -> str:
     lines = [f"{b['name']} ({b['qualifiedName']}, {b['status']}, created {b['created']})",
              f"  code:      {result.get('code_version') or '(not recorded)'}"
              + (f" (spec {result['spec']})" if result.get("spec") else ""),
-             f"  features:  {', '.join(result['features']) or '(not recorded)'}",
+             f"  features:  {', '.join(result['features']) or '(not recorded)'}"
+             + (f" (feature view {result['feature_view']})" if result.get("feature_view") else ""),
              f"  sampling:  {', '.join(f'{k}={v}' for k, v in result['sampling'].items()) or '(none recorded)'}"]
     for version_subject, versions in (result.get("schema_versions") or {}).items():
         lines.append(f"  schemas:   {version_subject} v{', v'.join(map(str, versions))}")

@@ -170,6 +170,27 @@ def format_who(result: Mapping[str, Any]) -> str:
                          f"last seen {p['last_seen']}" + (f", started {p['started']}" if p["started"] else ""))
         if not result[role]:
             lines.append("  (none)")
+    if "access" in result:
+        lines.append("access (the audit topic: who read it or its secure topics, allowed or denied):")
+        for a in result["access"]:
+            lines.append(f"  {a['user']}  {a['result']} {a['access']} {a['resource']}  {a['events']} event(s) "
+                         f"{a['first']} .. {a['last']}  ({a['enforcer']})")
+        if not result["access"]:
+            lines.append("  (none)")
+    if "builds" in result:
+        lines.append("builds trained on it (train/val/test offsets from each manifest), and who the audit shows "
+                     "reading that topic:")
+        for b in result["builds"]:
+            splits = "; ".join(f"{name} " + ", ".join(f"[{p}] {start}..{end - 1}" for p, start, end in ranges)
+                               for name, ranges in b["splits"].items() if ranges)
+            lines.append(f"  {b['build']}  on {b['topic']}  trained {b['trained_at']}  ({splits})")
+            for r in b["readers"]:
+                lines.append(f"    {r['user']}  {r['result']} {r['access']}  {r['events']} event(s) "
+                             f"{r['first']} .. {r['last']}")
+            if not b["readers"]:
+                lines.append("    (no reads of it in the audit)")
+        if not result["builds"]:
+            lines.append("  (none)")
     return "\n".join(lines)
 
 

@@ -69,9 +69,9 @@ def latency_round(contender: KafkaContender, settings: Settings, dataset: str, r
         raise UserError(f"dataset {dataset} has only {feed.records} records, not {records}: play it slower or "
                         "shorter (--rate, --seconds), or choose an endless dataset")
     measured = {record_id(dataset, SEED, i).encode() for i in range(records)}
-    produced = {m.key(): m.timestamp()[1] for m in read_all(settings.bootstrap_servers, settings.topics.records)
+    produced = {m.key(): m.timestamp()[1] for m in read_all(settings, settings.topics.records)
                 if m.key() in measured}
-    appended = {m.key(): m.timestamp()[1] for m in read_all(settings.bootstrap_servers, settings.topics.predictions)
+    appended = {m.key(): m.timestamp()[1] for m in read_all(settings, settings.topics.predictions)
                 if m.key() in measured}
     latencies = sorted(float(appended[key] - produced[key]) if key in appended else math.inf for key in produced)
     span_s = (max(produced.values()) - min(produced.values())) / 1000

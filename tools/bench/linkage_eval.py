@@ -25,20 +25,18 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
+from apps.linker.settings import LinkageSettings, load_config
 from linkage.batch_baseline import baseline_quality
 from linkage.datasets import FEBRL, Dataset, csv_dataset, load_febrl, read_truth_pairs
 from linkage.evaluation import quality
-from tools.demo import app_stats, stop_app, wait_for
 from mlstream.errors import UserError
-from mlstream.kafka.serde import registry_client
-from mlstream.settings import Settings, Topics
+from mlstream.kafka import clients
 from mlstream.kafka.reader import read_all
 from mlstream.kafka.topics import init, topic_codec
+from mlstream.settings import Settings, Topics
 from producers.linkage_feed import KafkaLinkageSink, play_records
-from apps.linker.settings import LinkageSettings, load_config
+from tools.demo import app_stats, stop_app, wait_for
 
 #: Bad input sent in pass 1: not Confluent-framed, and a record with every field empty.
 UNDECODABLE = b"not avro at all"
@@ -97,20 +95,20 @@ class Run:
                         poll_s=0.2)
 
     def link_events(self) -> list[dict]:
-        codec = topic_codec(registry_client(self.settings.schema_registry_url), self.settings,
+        codec = topic_codec(clients.registry_client(self.settings), self.settings,
                             self.settings.topics.links)
-        return [codec.decode(m.value()) for m in read_all(self.settings.bootstrap_servers, self.settings.topics.links)]
+        return [codec.decode(m.value()) for m in read_all(self.settings, self.settings.topics.links)]
 
     def ours(self, name: str) -> bool:
         """A topic or registry subject this pass created (subjects are named after their topics)."""
         return name.startswith(self.settings.topics.prefix) or name.startswith(self.linkage.app_id)
 
     def delete_topics_and_subjects(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers})
+        admin = clients.admin(self.settings)
         topics = [t for t in admin.list_topics(timeout=15).topics if self.ours(t)]
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
-        registry = registry_client(self.settings.schema_registry_url)
+        registry = clients.registry_client(self.settings)
         for subject in filter(self.ours, registry.get_subjects()):
             registry.delete_subject(subject)  # the registry deletes for good only what it soft-deleted first
             registry.delete_subject(subject, permanent=True)
@@ -125,7 +123,7 @@ def throughput_pass(run: Run, data: Dataset, timeout_s: float, say) -> dict:
     sink = KafkaLinkageSink(run.settings)
     feed = play_records(data.records, sink, progress=say)
     # Bad input: an undecodable value, an empty record and an exact repeat of the first record.
-    producer = Producer({"bootstrap.servers": run.settings.bootstrap_servers})
+    producer = clients.producer(run.settings)
     producer.produce(run.settings.topics.linkage_records, key=b"garbage", value=UNDECODABLE)
     producer.flush(10)
     play_records([dataclasses.replace(data.records[0], record_id="empty-record", fields={}), data.records[0]],
@@ -161,7 +159,7 @@ def latency_pass(run: Run, data: Dataset, rate: float, timeout_s: float, say) ->
     try:
         # The app answers on /stats/ before its consumer has its partition: a first undecodable
         # message, dead-lettered, shows it is really reading before the paced feed starts.
-        producer = Producer({"bootstrap.servers": run.settings.bootstrap_servers})
+        producer = clients.producer(run.settings)
         producer.produce(run.settings.topics.linkage_records, key=b"warm-up", value=UNDECODABLE)
         producer.flush(10)
         run.wait_until(process, 1, 120, lambda line: None)
@@ -244,7 +242,7 @@ def print_report(report: dict) -> None:
     print(f" mlstream linkage eval: {report['dataset']}, {report['records']} records, "
           f"{report['true_pairs']} true pairs, config {report['config']['name']} {report['config']['version']}")
     print("=" * 72)
-    print(f" {'':26}{'stream (Kafka + Faust)':>24}{'batch (recordlinkage)':>22}")
+    print(f" {'':26}{'stream (Kafka, one worker)':>24}{'batch (recordlinkage)':>22}")
     for name, key in [("pairs completeness", "pairs_completeness"), ("reduction ratio", "reduction_ratio"),
                       ("precision", "precision"), ("recall", "recall"), ("F1", "f1")]:
         print(f" {name:26}{fmt(stream[key]):>24}{fmt(batch[key]):>22}")

@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from tools.bench.rounds import BenchRun
-from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
-from mlstream.kafka.serde import registry_client
-from mlstream.settings import Settings
+from mlstream.kafka.clients import registry_client
 from mlstream.kafka.reader import read_all
 from mlstream.kafka.topics import init, topic_codec
+from mlstream.settings import Settings
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
+from tools.bench.rounds import BenchRun
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 
 
 def run_once(settings: Settings, dataset: str, records: int, say: Callable[[str], None]) -> dict:
@@ -41,9 +41,9 @@ def run_once(settings: Settings, dataset: str, records: int, say: Callable[[str]
         wall_s = time.monotonic() - started
     finally:
         stop_app(app)
-    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.predictions)
+    codec = topic_codec(registry_client(settings), settings, settings.topics.predictions)
     scored = sorted(codec.decode(m.value())["scored_at"].timestamp()
-                    for m in read_all(settings.bootstrap_servers, settings.topics.predictions))
+                    for m in read_all(settings, settings.topics.predictions))
     span = scored[-1] - scored[0] if len(scored) > 1 else 0.0
     result = {"predictions": len(scored), "scoring_records_per_second": round(len(scored) / span, 1) if span else None,
               "end_to_end_records_per_second": round(feed.records / wall_s, 1), "wall_seconds": round(wall_s, 2)}

@@ -16,9 +16,9 @@ import signal
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import KafkaException, Producer
 
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka import clients
 from mlstream.settings import Settings
 from tools.bench.scoring_job import FramedAvro, InMemoryJoin, ScoringJob, registered_schema_id
 
@@ -29,13 +29,13 @@ BATCH, BATCH_WAIT_S = 500, 0.01
 
 def run(settings: Settings, should_stop) -> None:
     topics = settings.topics
-    registry = registry_client(settings.schema_registry_url)
+    registry = clients.registry_client(settings)
     job = ScoringJob(FramedAvro(lambda schema_id: registry.get_schema(schema_id).schema_str), settings.model,
                      settings.model_version, registered_schema_id(registry, topics.predictions, "prediction"))
     join = InMemoryJoin(job)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": settings.app_id,
+    consumer = clients.consumer(settings, **{"group.id": settings.app_id,
                          "auto.offset.reset": "earliest"})
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
+    producer = clients.producer(settings, **{"linger.ms": 5})
     consumer.subscribe([topics.records, topics.labels])
     try:
         while not should_stop():

@@ -18,18 +18,20 @@ import sys
 import time
 
 from quixstreams import Application, State, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
 
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import kafka_config, registry_client
 from mlstream.settings import Settings
 from tools.bench.scoring_job import FramedAvro, ScoringJob, registered_schema_id
 
 
 def build(settings: Settings) -> Application:
     topics = settings.topics
-    registry = registry_client(settings.schema_registry_url)
+    registry = registry_client(settings)
     job = ScoringJob(FramedAvro(lambda schema_id: registry.get_schema(schema_id).schema_str), settings.model,
                      settings.model_version, registered_schema_id(registry, topics.predictions, "prediction"))
-    app = Application(broker_address=settings.bootstrap_servers, consumer_group=settings.app_id,
+    app = Application(broker_address=ConnectionConfig.from_librdkafka_dict(kafka_config(settings)),
+                      consumer_group=settings.app_id,
                       auto_offset_reset="earliest", state_dir=str(settings.state_dir / "quix"), loglevel="WARNING")
     records = app.topic(topics.records, key_deserializer="bytes", value_deserializer="bytes")
     labels = app.topic(topics.labels, key_deserializer="bytes", value_deserializer="bytes")

@@ -16,8 +16,8 @@ import socket
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
 
+from mlstream.kafka import clients
 from mlstream.kafka.topics import create_topics, init, project_topics
 from mlstream.settings import Settings, Topics
 
@@ -76,13 +76,13 @@ def init_round(settings: Settings) -> None:
     every contender, whatever timestamp its producer sets (Quix Streams passes the input's on)."""
     predictions = next(spec for spec in project_topics(settings) if spec.name == settings.topics.predictions)
     appended = dataclasses.replace(predictions, config=predictions.config | {"message.timestamp.type": "LogAppendTime"})
-    create_topics(AdminClient({"bootstrap.servers": settings.bootstrap_servers}), [appended], say=lambda _: None)
+    create_topics(clients.admin(settings), [appended], say=lambda _: None)
     init(settings, say=lambda _: None)
 
 
 def delete_run_topics(settings: Settings, run: str) -> None:
     """Every topic of the run: the rounds' own, and the changelogs their frameworks made."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     doomed = [name for name in admin.list_topics(timeout=15).topics if f"bench-{run}-" in name]
     if doomed:
         for future in admin.delete_topics(doomed).values():
@@ -121,7 +121,19 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_mb(pid: int) -> float:
     """The most resident memory ``pid`` has held (VmHWM), in MiB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of ``pid`` now (VmRSS), in MiB; 0 for a process gone meanwhile."""
+    try:
+        return _status_mb(pid, "VmRSS")
+    except FileNotFoundError:
+        return 0.0
+
+
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"/proc/{pid}/status has no VmHWM")
+    raise RuntimeError(f"/proc/{pid}/status has no {field}")

@@ -39,11 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from confluent_kafka import Producer
 
 from mlstream.errors import UserError
+from mlstream.kafka import clients
 from mlstream.kafka.reader import TopicEnds, read_all
-from mlstream.kafka.serde import registry_client
 from mlstream.kafka.topics import init, topic_codec
 from mlstream.settings import REPO_ROOT, Settings
 from producers.datasets import examples, source_name
@@ -100,7 +99,7 @@ def produce_backlog(settings: Settings, dataset: str, records: int, say: Say) ->
 
     def read(topic: str) -> list[Message]:
         return [Message(m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1])
-                for m in read_all(settings.bootstrap_servers, topic)]
+                for m in read_all(settings, topic)]
 
     backlog = Backlog(settings, read(settings.topics.records), read(settings.topics.labels))
     if (len(backlog.records), len(backlog.labels)) != (feed.records, feed.labels):
@@ -112,7 +111,7 @@ def produce_backlog(settings: Settings, dataset: str, records: int, say: Say) ->
 def copy_backlog(backlog: Backlog, settings: Settings) -> None:
     """The backlog, byte for byte and partition for partition, into this round's records and labels topics."""
     failures: list[str] = []
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True,
+    producer = clients.producer(settings, **{"enable.idempotence": True,
                          "linger.ms": 20})
     for topic, messages in ((settings.topics.records, backlog.records), (settings.topics.labels, backlog.labels)):
         for m in messages:
@@ -136,7 +135,7 @@ class Round:
 def in_process_limit(backlog: Backlog) -> Round:
     """The job alone over the backlog in memory, records and labels in the order they were produced."""
     settings = backlog.settings
-    registry = registry_client(settings.schema_registry_url)
+    registry = clients.registry_client(settings)
     avro = FramedAvro(lambda schema_id: registry.get_schema(schema_id).schema_str)
     prediction_schema = registered_schema_id(registry, settings.topics.predictions, "prediction")
     join = InMemoryJoin(ScoringJob(avro, settings.model, settings.model_version, prediction_schema))
@@ -213,7 +212,7 @@ def drain(title: str, settings: Settings, process: subprocess.Popen, log_path: P
     one came for ``stall_s``, or ``time.monotonic()`` passes ``until``; raise if the process dies."""
     first: tuple[int, float] | None = None  # (predictions, CPU seconds) when the first showed
     seen, moved, shown = 0, time.monotonic(), time.monotonic()
-    with TopicEnds(settings.bootstrap_servers, settings.topics.predictions) as ends:
+    with TopicEnds(settings, settings.topics.predictions) as ends:
         while True:
             if process.poll() is not None:
                 raise exited(title, process, log_path)
@@ -246,8 +245,8 @@ def kafka_round(contender: KafkaContender, backlog: Backlog, settings: Settings,
                             f"of {len(backlog.records)}; {log_tail(log_path, lines=40)}")
     finally:
         stop_app(process)
-    messages = read_all(settings.bootstrap_servers, settings.topics.predictions)
-    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.predictions)
+    messages = read_all(settings, settings.topics.predictions)
+    codec = topic_codec(clients.registry_client(settings), settings, settings.topics.predictions)
     predicted = Counter(codec.decode(m.value())["record_id"] for m in messages)
     appended = [m.timestamp()[1] for m in messages]
     span_s = (max(appended) - min(appended)) / 1000

@@ -22,10 +22,10 @@ import time
 import uuid
 from typing import Callable
 
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 
-from mlstream.kafka.serde import TopicCodec, registry_client, value_subject
+from mlstream.kafka import clients
+from mlstream.kafka.serde import TopicCodec, value_subject
+
 from mlstream.kafka.topics import TopicSpec, create_topics, register_schemas
 from mlstream.settings import Settings
 from producers.datasets import examples, source_name
@@ -38,18 +38,18 @@ DISTINCT_RECORDS = 2000
 def create_topic(settings: Settings, topic: str) -> None:
     """Create the topic and register the records schema under it."""
     spec = TopicSpec(topic, settings.partitions, "record")
-    create_topics(AdminClient({"bootstrap.servers": settings.bootstrap_servers}), [spec], say=lambda line: None)
-    register_schemas(registry_client(settings.schema_registry_url), [spec], say=lambda line: None)
+    create_topics(clients.admin(settings), [spec], say=lambda line: None)
+    register_schemas(clients.registry_client(settings), [spec], say=lambda line: None)
 
 
 def produce(settings: Settings, topic: str, n: int, say: Callable[[str], None]) -> dict:
     """N records from pre-encoded bodies; returns the figures of the producing itself."""
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), topic, "record")
+    codec = TopicCodec.for_topic(clients.registry_client(settings), topic, "record")
     now = int(time.time() * 1000)
     bodies = [(f"bench-{i}".encode(), codec.encode({"id": f"bench-{i}", "source": source_name("bananas"),
                                                     "event_time": now, "features": features}))
               for i, (features, _) in enumerate(itertools.islice(examples("bananas"), DISTINCT_RECORDS))]
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 50,
+    producer = clients.producer(settings, **{"linger.ms": 50,
                          "batch.size": 1_000_000, "compression.type": "lz4", "acks": "1",
                          "queue.buffering.max.messages": 1_000_000})
     started = time.perf_counter()
@@ -72,10 +72,10 @@ def produce(settings: Settings, topic: str, n: int, say: Callable[[str], None]) 
 
 def python_consumer(settings: Settings, topic: str, n: int) -> dict:
     """Read and decode every message with one confluent-kafka consumer and AvroDeserializer."""
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), topic, "record")
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"bench-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "fetch.max.bytes": 52_428_800, "queued.max.messages.kbytes": 262_144})
+    codec = TopicCodec.for_topic(clients.registry_client(settings), topic, "record")
+    consumer = clients.consumer(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                                             "auto.offset.reset": "earliest", "fetch.max.bytes": 52_428_800,
+                                             "queued.max.messages.kbytes": 262_144})
     consumer.subscribe([topic])
     started, rows, features = time.perf_counter(), 0, 0
     try:
@@ -127,10 +127,10 @@ def run(settings: Settings, records: int, start_spark: Callable[[], object],
         result["speedup_spark_vs_python"] = round(result["spark_read_decode"]["rows_per_second"]
                                                   / result["python_read_decode"]["rows_per_second"], 2)
     finally:
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})  # kept until the futures resolve
+        admin = clients.admin(settings)  # kept until the futures resolve
         for future in admin.delete_topics([topic]).values():
             future.result(timeout=30)
-        registry = registry_client(settings.schema_registry_url)
+        registry = clients.registry_client(settings)
         registry.delete_subject(value_subject(topic))
         registry.delete_subject(value_subject(topic), permanent=True)
     return result

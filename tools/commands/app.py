@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
+from mlstream.features.view import load_feature_view
+from mlstream.kafka import problems
+from mlstream.kafka.topics import check_input_topics
 from mlstream.settings import Settings
 from tools.commands.arguments import add_command
 
@@ -13,7 +18,17 @@ def cmd_app(args, settings: Settings) -> int:
 
     from apps.scorer.app import ScorerApp
 
-    Worker(ScorerApp(settings).app, loglevel=args.loglevel).execute_from_commandline()
+    # A broker that is down, or refuses us, is said in one line now, not retried in Faust's log; so is a
+    # missing or invalid view, or a topic it reads that is not there, before the worker starts. A registry
+    # that does not answer is waited for: the app starts, and scores once it answers (issue 14, item 4).
+    problems.check_kafka(settings)
+    try:
+        problems.check_registry(settings)
+    except problems.ConnectionProblem as err:
+        print(f"mlstream app: warning: {err}; the app starts and waits for it", file=sys.stderr)
+    view = load_feature_view(settings)
+    check_input_topics(settings, (view.records_topic, view.labels_topic))
+    Worker(ScorerApp(settings, view).app, loglevel=args.loglevel).execute_from_commandline()
     return 0
 
 

@@ -6,17 +6,46 @@ import json
 import sys
 
 from mlstream import config_store
-from mlstream.lineage.config import load_lineage_yaml
+from mlstream.config_checks import check_config
+from mlstream.profiles import mask
 from mlstream.settings import Settings
 from tools.commands.arguments import add_command
 
 
+def show_profile(settings: Settings) -> dict:
+    """The active profile as the clients get it, secrets masked: ``mlstream config show``."""
+    return {
+        "profile": settings.profile,
+        "settings_file": settings.config_file or None,
+        "bootstrap_servers": settings.bootstrap_servers,
+        "schema_registry_url": settings.schema_registry_url,
+        "kafka": {key: mask(key, value) for key, value in settings.kafka_security},
+        "schema_registry": {key: mask(key, value) for key, value in settings.registry_security},
+        "topics": {"prefix": settings.topics.prefix, "replication_factor": settings.replication_factor,
+                   "min_insync_replicas": settings.min_insync_replicas or "broker default"},
+        "state_dir": str(settings.state_dir),
+        "services_dir": str(settings.local_services_dir),
+    }
+
+
 def cmd_config(args, settings: Settings) -> int:
+    if args.action == "show":
+        shown = show_profile(settings)
+        if args.json:
+            print(json.dumps(shown, indent=2))
+            return 0
+        for key, value in shown.items():
+            if isinstance(value, dict):
+                print(f"{key}:" + ("" if value else " (none)"))
+                for inner, text in value.items():
+                    print(f"  {inner} = {text}")
+            else:
+                print(f"{key}: {value if value is not None else '(none: built in)'}")
+        return 0
     store = config_store.open_config_store(settings, args.folder)
     if args.action == "put":
         text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8", newline="").read()
-        if args.name.split(".")[0] == "lineage":  # lineage configs must pass their schema before they are stored
-            load_lineage_yaml(text, args.file)
+        check_config(store, settings.topics, args.name, text, args.file)
         before = store.history(args.name)
         version = store.put(args.name, text)
         state = "unchanged" if before and before[-1].version == version else "stored"
@@ -42,10 +71,15 @@ def cmd_config(args, settings: Settings) -> int:
 
 
 def add_commands(sub) -> None:
-    config = add_command(sub, "config", cmd_config, "versioned YAML configs (lineage, models) kept in the Schema "
+    config = add_command(sub, "config", cmd_config, "the active connection profile (show), and versioned YAML "
+                         "configs (lineage, models, feature views 'featureview.NAME', Ranger policies "
+                         "'security.kafka', 'security.hive' and their 'security.directory') kept in the Schema "
                          "Registry")
     config.add_argument("--folder", default=None, help="use configs in this folder instead of the registry")
     config_sub = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the active connection profile (mlstream --profile NAME), "
+                                 "secrets masked")
+    show.add_argument("--json", action="store_true", help="print JSON")
     put = config_sub.add_parser("put", help="store FILE ('-': stdin) as the newest version of NAME")
     put.add_argument("name")
     put.add_argument("file")

@@ -9,6 +9,9 @@ import time
 
 from apps.lineage_service.service import LineageService, stop_background
 from mlstream.errors import UserError
+from mlstream.kafka import clients
+from mlstream.security import audit
+from mlstream.security.audit_topic import audit_topic, read_audit
 from mlstream.lineage import lifecycle
 from mlstream.lineage.spool import lineage_emitter
 from mlstream.registry.manifest import BuildManifest
@@ -62,6 +65,13 @@ def cmd_lineage(args, settings: Settings) -> int:
         print(json.dumps(result, indent=2) if args.json else getattr(retrace, f"format_{args.action}")(result))
     elif args.action == "who":
         result = views.who(client, args.dataset, settings.atlas_namespace)
+        # a Kafka topic's readers as the access audit saw them (mlstream security audit): who, not only which process
+        if audit_topic(settings) in clients.admin(settings).list_topics(timeout=15).topics:
+            records = read_audit(settings)
+            result["access"] = audit.who(records, args.dataset)
+            # the builds that trained on it (their manifests say which topic and offsets) joined with the audit
+            builds = [(f"{b.model}/{b.version}", training.manifest_of(b)) for b in open_registry(settings).builds()]
+            result["builds"] = audit.build_readers(builds, records, args.dataset)
         print(json.dumps(result, indent=2) if args.json else views.format_who(result))
     elif args.action == "reproduce":
         manifest = (BuildManifest.from_json(open(args.manifest, encoding="utf-8").read()) if args.manifest
@@ -113,7 +123,8 @@ def add_commands(sub) -> None:
             retrace_parser.add_argument("--last", type=int, default=20,
                                         help="the last N changes (default: %(default)s)")
         retrace_parser.add_argument("--json", action="store_true", help="print JSON")
-    who = lineage_sub.add_parser("who", help="list the processes that produced and consumed a dataset, and when")
+    who = lineage_sub.add_parser("who", help="list the processes that produced and consumed a dataset, and when, "
+                                 "and (with an audit topic) who read it, allowed or denied")
     who.add_argument("dataset")
     who.add_argument("--json", action="store_true", help="print JSON")
     reproduce = lineage_sub.add_parser("reproduce", help="write out the exact train/validation/test records of a "

@@ -12,7 +12,7 @@ from apps.linker.lineage import emit_feed_lineage
 from apps.linker.settings import LinkageSettings, load_config
 from linkage.datasets import FEBRL, load_csv, load_febrl
 from mlstream.errors import UserError
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.settings import Settings
 from producers.linkage_feed import KafkaLinkageSink, play_records
 from producers.linkage_review import Reviewer, review
@@ -50,14 +50,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          description="Run the linkage app (its own Faust app id, MLSTREAM_LINKAGE_APP_ID, default "
                          "mlstream-linkage; web on MLSTREAM_LINKAGE_WEB_PORT, default 6067, /stats/). The config "
                          "comes from MLSTREAM_LINKAGE_CONFIG or --config.")
-    app.add_argument("--config", default=None, help=CONFIG_HELP)
+    # dest: not `config`, which is mlstream's own --config (the settings file) and would be overwritten
+    app.add_argument("--config", dest="linkage_config", default=None, help=CONFIG_HELP)
     app.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
 
     reviewer = sub.add_parser("review", help="a simulated reviewer: confirm or reject some candidate pairs, late",
                               description="Follow the link events and, for a share of them, send verdicts on their "
                               "best candidates to the confirmed-pairs topic after a delay, judged by the config's "
                               "truth key (test data such as FEBRL). A config with a classifier key learns from them.")
-    reviewer.add_argument("--config", default=None, help=CONFIG_HELP + " (default: MLSTREAM_LINKAGE_CONFIG)")
+    reviewer.add_argument("--config", dest="linkage_config", default=None,
+                          help=CONFIG_HELP + " (default: MLSTREAM_LINKAGE_CONFIG)")
     reviewer.add_argument("--share", type=float, default=0.2, help="share of link events reviewed (default 0.2)")
     reviewer.add_argument("--per-record", type=int, default=2, help="candidates reviewed per event (default 2)")
     reviewer.add_argument("--delay", type=float, default=2.0, help="seconds from link event to verdict (default 2)")
@@ -77,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--truth-pairs", metavar="FILE.csv", type=Path, default=None,
                           help="the --csv files' true pairs, a CSV with the header "
                           "source_a,record_id_a,source_b,record_id_b (instead of the config's truth key)")
-    evaluate.add_argument("--config", default=None, help=CONFIG_HELP + " (default: febrl for febrl4, febrl-dedupe "
+    evaluate.add_argument("--config", dest="linkage_config", default=None,
+                          help=CONFIG_HELP + " (default: febrl for febrl4, febrl-dedupe "
                           "for febrl1-3)")
     evaluate.add_argument("--records", type=int, default=None, help="use only the first N records")
     evaluate.add_argument("--latency-rate", type=float, default=500.0,
@@ -92,7 +95,7 @@ def cmd_linkage(args, settings: Settings) -> int:
     if args.linkage_command == "produce":
         return produce(args, settings)
     if args.linkage_command == "review":
-        config, _ = load_config(args.config or linkage.config, settings, linkage.config_store_prefix)
+        config, _ = load_config(args.linkage_config or linkage.config, settings, linkage.config_store_prefix)
         if config.truth is None:
             raise UserError(f"linkage config {config.name!r} has no truth key: the simulated reviewer needs it "
                             "to judge pairs")
@@ -106,8 +109,8 @@ def cmd_linkage(args, settings: Settings) -> int:
 
         from apps.linker.app import LinkerApp
 
-        if args.config:
-            linkage = dataclasses.replace(linkage, config=args.config)
+        if args.linkage_config:
+            linkage = dataclasses.replace(linkage, config=args.linkage_config)
         config, version = load_config(linkage.config, settings, linkage.config_store_prefix)
         Worker(LinkerApp(settings, linkage, config, version).app, loglevel=args.loglevel).execute_from_commandline()
         return 0
@@ -118,7 +121,7 @@ def cmd_linkage(args, settings: Settings) -> int:
         (lambda line: print(line, flush=True))
     files = csv_files(args)
     local_services.up(settings, progress=say)  # a no-op when they run
-    report = run_eval(settings, linkage, dataset=args.dataset, config_spec=args.config, records=args.records,
+    report = run_eval(settings, linkage, dataset=args.dataset, config_spec=args.linkage_config, records=args.records,
                       latency_rate=args.latency_rate, latency_records=args.latency_records,
                       keep_topics=args.keep_topics, csv_files=files, truth_pairs_file=args.truth_pairs, say=say)
     if args.json:
@@ -160,7 +163,7 @@ def produce(args, settings: Settings) -> int:
             raise UserError(str(err)) from err
         name, description = source, f"CSV file {path.name} as source {source}"
     progress = (lambda line: print(line, file=sys.stderr))
-    emit_feed_lineage(settings, registry_client(settings.schema_registry_url), name, description)
+    emit_feed_lineage(settings, registry_client(settings), name, description)
     stats = play_records(records, KafkaLinkageSink(settings), rate=args.rate, limit=args.records, progress=progress)
     if args.json:
         print(json.dumps(vars(stats) | {"records_per_second": stats.records_per_second}))

@@ -73,7 +73,9 @@ def add_build_arguments(build: argparse.ArgumentParser) -> None:
     build.add_argument("model", help="the model's name (a registry model; created on first build)")
     build.add_argument("--spec", help="a models/ spec (default: the model's, else MLSTREAM_MODEL)")
     build.add_argument("--param", action="append", help="hyper-parameter NAME=VALUE of the spec (repeat)")
-    build.add_argument("--config", help="take spec, params, sampling, class_weight and seed from this versioned "
+    # dest: not `config`, which is mlstream's own --config (the settings file) and would be overwritten
+    build.add_argument("--config", dest="build_config",
+                       help="take spec, params, sampling, class_weight and seed from this versioned "
                        "config ('mlstream config put NAME FILE'; NAME or NAME@VERSION); flags override it")
     training_options(build)
     build.set_defaults(action="build")
@@ -143,8 +145,8 @@ def cmd_models(args, settings: Settings) -> int:
     elif args.action in ("build", "rebuild"):
         if args.action == "build":
             from_config, config_name = {}, ""
-            if args.config:
-                name, _, version = args.config.partition("@")
+            if args.build_config:
+                name, _, version = args.build_config.partition("@")
                 kept = open_config_store(settings).get(name, int(version) if version else None)
                 config_name = f"{kept.name} v{kept.version}"
                 from_config = build_settings_from_yaml(kept.text, f"config {config_name}")

@@ -38,7 +38,7 @@ def cmd_spark(args, settings: Settings) -> int:
         spark.stop()
     if args.json:
         print(json.dumps(result, indent=2, default=str))
-    elif args.job == "sql":
+    elif args.job in ("sql", "secure-view"):
         print(result["text"])
     return 0
 

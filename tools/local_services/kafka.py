@@ -7,11 +7,11 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
 
+from mlstream.kafka import clients
 from mlstream.settings import Settings
-from tools.local_services import maven
-from tools.local_services.ports import kafka_bootstrap, port_accepts
+from tools.local_services import maven, secured
+from tools.local_services.ports import port_accepts
 from tools.local_services.processes import service_markers
 from tools.local_services.state import KAFKA, LocalServicesError, Progress, StatePaths, state_paths
 
@@ -42,16 +42,19 @@ def ensure_kafka_jars(cache: Path, version: str, progress: Progress) -> Path:
 def render_kafka_properties(settings: Settings, base: str) -> str:
     """server.properties for this run: the static base file plus listeners, ports and data dir.
 
-    Binds to 127.0.0.1 only and advertises `localhost`, the name clients use.
+    Binds to 127.0.0.1 only and advertises `localhost`, the name clients use. The secure-local
+    profile's node listens SASL_SSL instead, with ACLs (``secured.py``).
     """
     paths = state_paths(settings)
-    per_run = {
+    per_run: dict[str, str] = {
         "node.id": str(KAFKA_NODE_ID),
         "listeners": f"PLAINTEXT://127.0.0.1:{settings.kafka_port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
         "advertised.listeners": f"PLAINTEXT://localhost:{settings.kafka_port},CONTROLLER://localhost:{settings.kafka_controller_port}",
         "controller.quorum.bootstrap.servers": f"localhost:{settings.kafka_controller_port}",
         "log.dirs": str(paths.kafka_data),
     }
+    if secured.is_secured(settings):
+        per_run |= secured.secured_properties(settings, paths)
     lines = [base.rstrip("\n"), "", "# Per-run values from mlstream settings (tools/local_services/kafka.py)."]
     lines += [f"{key}={value}" for key, value in per_run.items()]
     return "\n".join(lines) + "\n"
@@ -83,8 +86,14 @@ def kafka_jvm_options(settings: Settings, paths: StatePaths) -> list[str]:
         # still shutting down, hiding whether the shutdown finished cleanly.
         "-Dlog4j2.shutdownHookEnabled=false",
         f"-Dmlstream.kafka.log={paths.log(KAFKA)}",
+        f"-Dmlstream.kafka.authorizer.log={authorizer_log(paths)}",
         *service_markers(settings, paths, KAFKA),
     ]
+
+
+def authorizer_log(paths: StatePaths) -> Path:
+    """The broker authorizer's decisions, one line each (secure-local; the plain node has no authorizer)."""
+    return paths.log("kafka-authorizer")
 
 
 def kafka_command(settings: Settings, java: Path, lib: Path) -> list[str]:
@@ -102,6 +111,9 @@ def kafka_command(settings: Settings, java: Path, lib: Path) -> list[str]:
 def format_kafka_storage_once(settings: Settings, paths: StatePaths, java: Path, lib: Path, progress: Progress) -> None:
     """Write the config, and format the data dir as a one-voter KRaft quorum if it never was."""
     paths.run.mkdir(parents=True, exist_ok=True)
+    if secured.is_secured(settings):
+        secured.ensure_certificates(paths, progress)
+    paths.kafka_properties.touch(mode=0o600)  # the secured node's holds its passwords
     paths.kafka_properties.write_text(render_kafka_properties(settings, KAFKA_SERVER_PROPERTIES.read_text()))
     if (paths.kafka_data / "meta.properties").exists():
         return
@@ -120,6 +132,7 @@ def format_kafka_storage_once(settings: Settings, paths: StatePaths, java: Path,
         new_cluster_id(),
         "--config",
         str(paths.kafka_properties),
+        *(secured.scram_format_arguments(paths) if secured.is_secured(settings) else []),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
@@ -134,7 +147,7 @@ def kafka_answers(settings: Settings, *, timeout_s: float) -> bool:
     if not port_accepts("127.0.0.1", settings.kafka_port):
         return False
     # log_level 0: librdkafka's connection-refused lines while Kafka starts are expected.
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap(settings), "log_level": 0})
+    admin = clients.admin(settings)
     try:
         return bool(admin.list_topics(timeout=timeout_s).brokers)
     except Exception:  # KafkaException while the broker is still starting

@@ -72,4 +72,4 @@ class StatePaths:
 
 def state_paths(settings: Settings) -> StatePaths:
     # Absolute, because the paths end up in the services' command lines and config.
-    return StatePaths(settings.state_dir.resolve())
+    return StatePaths(settings.local_services_dir.resolve())

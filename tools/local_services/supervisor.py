@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlstream.settings import Settings
-from tools.local_services import kafka, processes, registry
+from tools.local_services import kafka, processes, registry, secured
 from tools.local_services.java import find_java
 from tools.local_services.ports import check_ports_free, kafka_bootstrap, registry_url, settings_mismatches
 from tools.local_services.state import (KAFKA, REGISTRY, LocalServicesError, Progress, ServiceStatus, StatePaths,
@@ -53,6 +53,7 @@ def up(settings: Settings, *, progress: Progress = print) -> list[ServiceStatus]
         before = {s.name: s for s in status(settings)}
         if all(s.healthy for s in before.values()):
             progress(_already_running_message(before.values()))
+            _grant_if_secured(settings, paths, progress)  # these settings' prefix and app id may be new
             return list(before.values())
 
         kafka_version = kafka.kafka_version()
@@ -88,7 +89,17 @@ def up(settings: Settings, *, progress: Progress = print) -> list[ServiceStatus]
             waits.append(_PendingStart(REGISTRY, pid, time.monotonic(), START_TIMEOUT_S[REGISTRY]))
 
         _wait_until_healthy(settings, paths, waits, progress)
+        _grant_if_secured(settings, paths, progress)
         return status(settings)
+
+
+def _grant_if_secured(settings: Settings, paths: StatePaths, progress: Progress) -> None:
+    """On the secured broker, grant the client user the ACLs of these settings (granting again changes nothing)."""
+    if secured.is_secured(settings):
+        count = secured.grant_app_acls(settings, paths)
+        progress(f"ACLs: {count} bindings for User:{secured.CLIENT_USER} on prefix {settings.topics.prefix}, "
+                 f"app id {settings.app_id}, {settings.topics.atlas_hook}, groups and transactional ids; clients "
+                 f"log in as {secured.CLIENT_USER} (password in {secured.password_file(paths, secured.CLIENT_USER)})")
 
 
 def down(settings: Settings, *, progress: Progress = print) -> None:

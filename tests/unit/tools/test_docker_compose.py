@@ -1,5 +1,6 @@
 """docker-compose.yml must agree with the local scripts: same ports, topics and variable names."""
 
+import json
 from pathlib import Path
 
 import yaml
@@ -13,13 +14,45 @@ APP_SERVICES = ("init", "stream-app", "producer", "linkage-app", "linkage-feed")
 
 
 def host_ports(service: str) -> set[str]:
-    return {mapping.split(":")[0] for mapping in SERVICES[service].get("ports", [])}
+    """The host ports of ``service``'s mappings ("[host address:]host port:container port")."""
+    return {mapping.split(":")[-2] for mapping in SERVICES[service].get("ports", [])}
 
 
 def test_it_has_kafka_a_confluent_registry_the_app_and_a_producer():
     assert {"kafka", "schema-registry", "init", "stream-app", "producer"} <= set(SERVICES)
     assert SERVICES["schema-registry"]["image"].startswith("confluentinc/cp-schema-registry:")
     assert "broker,controller" in SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
+
+
+def test_prometheus_scrapes_both_apps_and_grafana_provisions_its_dashboard():
+    prometheus = SERVICES["prometheus"]
+    mounts = dict(volume.split(":")[:2] for volume in prometheus["volumes"] if volume.startswith("./"))
+    config = yaml.safe_load((REPO_ROOT / "infra/monitoring/prometheus.yml").read_text())
+    assert mounts["./infra/monitoring/prometheus.yml"] in " ".join(prometheus["command"])
+    targets = {target for job in config["scrape_configs"] for c in job["static_configs"] for target in c["targets"]}
+    assert targets == {f"stream-app:{DEFAULTS['MLSTREAM_WEB_PORT']}",
+                       f"linkage-app:{LINKAGE_DEFAULTS['MLSTREAM_LINKAGE_WEB_PORT']}"}
+    assert all(job["metrics_path"] == "/metrics" for job in config["scrape_configs"])
+    assert {"stream-app", "linkage-app"} <= set(prometheus["depends_on"])
+
+    grafana = SERVICES["grafana"]
+    mounted = {source: target for source, target, *_ in (v.split(":") for v in grafana["volumes"])}
+    provisioning = REPO_ROOT / "infra/monitoring/grafana/provisioning"
+    assert mounted["./infra/monitoring/grafana/provisioning"] == "/etc/grafana/provisioning"
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    (provider,) = yaml.safe_load((provisioning / "dashboards/mlstream.yml").read_text())["providers"]
+    assert mounted["./infra/monitoring/grafana/dashboards"] == provider["options"]["path"]
+    dashboard = json.loads((REPO_ROOT / "infra/monitoring/grafana/dashboards/mlstream.json").read_text())
+    sources = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
+    assert sources == {source["uid"]}
+
+
+def test_the_monitoring_ports_listen_on_localhost_only():
+    for name in ("prometheus", "grafana"):
+        assert all(mapping.startswith("127.0.0.1:") for mapping in SERVICES[name]["ports"]), name
+    # inside their containers the apps listen on every interface, for Prometheus across the compose network
+    assert COMPOSE["x-mlstream-env"]["MLSTREAM_WEB_BIND"] == "0.0.0.0"
 
 
 def test_images_are_pinned():
@@ -49,6 +82,13 @@ def test_app_services_use_only_known_variables_with_the_same_topic_names():
         for same in ("MLSTREAM_LINKAGE_CONFIG", "MLSTREAM_LINKAGE_APP_ID", "MLSTREAM_LINKAGE_WEB_PORT"):
             assert str(env[same]) == LINKAGE_DEFAULTS[same], f"{name}: {same}"
     assert Topics(COMPOSE["x-mlstream-env"]["MLSTREAM_TOPIC_PREFIX"]).records == Topics().records
+
+
+def test_the_apps_web_servers_are_published_on_the_host_loopback_only():
+    assert COMPOSE["x-mlstream-env"]["MLSTREAM_WEB_BIND"] == "0.0.0.0"  # inside the container, to be published
+    for name in ("stream-app", "linkage-app"):
+        for mapping in SERVICES[name]["ports"]:
+            assert mapping.startswith("127.0.0.1:"), f"{name} publishes {mapping} on every host interface"
 
 
 def test_app_services_reach_kafka_and_the_registry_inside_the_compose_network():

@@ -14,9 +14,11 @@ help:
 
 $(INSTALLED): pyproject.toml
 	@echo "== installing Python packages into $(VENV) (first run only)"
+	@mkdir -p $(VENV) && date +%s > $(VENV)/.started
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "== installed in $$(( $$(date +%s) - $$(cat $(VENV)/.started) )) s"; rm -f $(VENV)/.started
 	touch $@
 
 # The Quix Streams contender of `mlstream bench scorer` runs in an environment of its own.
@@ -34,7 +36,8 @@ test: $(INSTALLED)
 	@# The servers the tests started are stopped again, whatever the tests' outcome (Kafka and the
 	@# registry stop at the end of the pytest session that started them).
 	status=0; $(BIN)/pytest -ra --durations=10 || status=$$?; \
-	  bash infra/postgres.sh stop; bash infra/s3proxy/s3proxy.sh stop; exit $$status
+	  bash infra/catalog/catalog.sh stop; bash infra/postgres.sh stop; bash infra/s3proxy/s3proxy.sh stop; \
+	  exit $$status
 
 unit: $(INSTALLED)
 	$(BIN)/pytest -m "not integration"

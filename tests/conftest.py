@@ -26,6 +26,20 @@ def services() -> Settings:
         local_services.down(settings)
 
 
+@pytest.fixture(scope="session")
+def secured_services() -> Settings:
+    """The secure-local broker (SASL_SSL, SCRAM-SHA-512, ACLs) and its registry, started once beside the plain ones;
+    stopped at the end if this session started them."""
+    from tools import local_services
+
+    settings = Settings.from_env(profile="secure-local")
+    was_running = all(s.healthy for s in local_services.status(settings))
+    local_services.up(settings)
+    yield settings
+    if not was_running and not os.environ.get("MLSTREAM_KEEP_SERVICES"):
+        local_services.down(settings)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,6 +1,6 @@
-"""`mlstream bench scorer` and `bench latency` on the real local Kafka: a short run gives every
-contender's figures in the documented shape, and every contender predicted each record exactly
-once. No figure is judged: speed is never asserted."""
+"""`mlstream bench scorer`, `latency`, `soak` and `linkage` on the real local Kafka: a short run gives every
+contender's figures in the documented shape, and every contender predicted (or linked) each record
+exactly once. No figure is judged: speed is never asserted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from tools.bench import latency
+from apps.linker.settings import LinkageSettings
+from tests.conftest import free_port
+from tools.bench import latency, linkage, soak
 from tools.bench.scorer import CONTENDERS, bench_scorer, format_table
 
 pytestmark = pytest.mark.integration
@@ -48,3 +50,32 @@ def test_a_short_latency_bench_times_every_record_of_every_kafka_contender(isola
         assert 0 <= c["p50_ms"] <= c["p99_ms"] <= c["max_ms"], name
         assert c["feed_records_per_second"] > 0 and c["peak_rss_mb"] > 10, name
     assert "p99 ms" in latency.format_table(result)
+
+
+def test_a_short_soak_samples_the_app_s_memory_until_both_the_time_and_the_records_are_done(isolated):
+    lines = []
+    result = json.loads(json.dumps(soak.bench_soak(isolated, dataset="sea-drift", minutes=0.05, records=300,
+                                                   rate=200, interval_s=1.0, warm_up_s=0.0, say=lines.append)))
+    samples = result["samples"]
+    assert len(samples) >= 3 and samples[-1]["t_s"] >= 3.0  # 0.05 min, a sample a second
+    assert result["predictions"] == samples[-1]["predictions"] >= 300
+    assert [s["predictions"] for s in samples] == sorted(s["predictions"] for s in samples)
+    assert all(s["tree_rss_mb"] >= s["rss_mb"] > 10 for s in samples)
+    after = next(s for s in samples if s["predictions"] >= 300)
+    assert result["rss_mb_after_records"] == after["rss_mb"] and result["peak_rss_mb"] >= after["rss_mb"]
+    assert result["growth_percent"] is not None
+    assert len([line for line in lines if line.startswith("  {")]) == len(samples)  # progress, as it goes
+    assert "with children MB" in soak.format_table(result)
+
+
+def test_a_short_linkage_bench_gives_the_app_and_the_batch_baseline_in_rounds(isolated):
+    linkage_settings = LinkageSettings(config="febrl", app_id=f"{isolated.app_id}-linkage", web_port=free_port())
+    result = json.loads(json.dumps(linkage.bench_linkage(isolated, linkage_settings, records=400, repeat=2,
+                                                         latency_rate=200, latency_records=200,
+                                                         say=lambda _: None)))
+    app, batch = result["contenders"]["app"], result["contenders"]["batch_baseline"]
+    assert [r["link_events"] for r in app["rounds"]] == [400, 400]  # every record once, each round
+    assert len(batch["rounds"]) == 2 and app["records_per_second_best"] >= app["records_per_second"] > 0
+    assert app["ratio_to_batch_baseline"] > 0 and app["rounds"][0]["f1"] > 0.9
+    assert result["latency"]["records"] == 200 and result["latency"]["latency_ms_p99"] is not None
+    assert "batch baseline" in linkage.format_table(result)

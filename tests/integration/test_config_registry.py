@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from confluent_kafka.schema_registry import Schema
 
 from mlstream.config_store import ConfigNotFound, ConfigStoreError, SchemaRegistryConfigStore, config_schema
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def store(isolated: Settings) -> SchemaRegistryConfigStore:
-    return SchemaRegistryConfigStore(registry_client(isolated.schema_registry_url), isolated.topics.prefix)
+    return SchemaRegistryConfigStore(registry_client(isolated), isolated.topics.prefix)
 
 
 def test_put_get_history_and_identical_put(store):
@@ -68,7 +69,8 @@ def test_missing_config_and_a_foreign_subject(store):
         store.get("foreign")
 
 
-def test_registry_down_is_a_clear_error():
-    store = SchemaRegistryConfigStore(registry_client("http://127.0.0.1:9"), "nowhere.")
+def test_registry_down_is_a_clear_error(isolated):
+    down = dataclasses.replace(isolated, schema_registry_url="http://127.0.0.1:9")
+    store = SchemaRegistryConfigStore(registry_client(down), "nowhere.")
     with pytest.raises(ConfigStoreError, match="not reachable"):
         store.put("x", "a: 1\n")

@@ -9,18 +9,19 @@ from collections import defaultdict
 import pytest
 import requests
 
-from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from mlstream.kafka import clients
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.serde import TopicCodec
+from mlstream.kafka.topics import init
 from mlstream.registry.control import ControlChannel, deploy_command
 from mlstream.registry.metadata_log import open_registry
 from mlstream.registry.records import Build
 from mlstream.registry.training import train_build
 from mlstream.scoring.model_store import FolderModelStore
-from mlstream.kafka.serde import TopicCodec, registry_client
-from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 
 pytestmark = pytest.mark.integration
 FIRST, SECOND, AFTER = 600, 900, 60
@@ -32,9 +33,9 @@ def feed(settings, n: int, seed: int, rate: float = 0.0) -> None:
 
 
 def predictions(settings) -> list[dict]:
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.predictions,
+    codec = TopicCodec.for_topic(clients.registry_client(settings), settings.topics.predictions,
                                  "prediction")
-    return [codec.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.predictions)]
+    return [codec.decode(m.value()) for m in read_all(settings, settings.topics.predictions)]
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +115,15 @@ def test_bad_deploys_are_refused_and_the_current_build_keeps_serving(running):
     assert answer["result"] == "refused" and "renamed_feature" in answer["detail"]
 
     assert app_stats(settings)["model"] == serving_before
-    alerts = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.alerts, "alert")
-    refused = [a for a in (alerts.decode(m.value()) for m in read_all(settings.bootstrap_servers,
+    alerts = TopicCodec.for_topic(clients.registry_client(settings), settings.topics.alerts, "alert")
+    refused = [a for a in (alerts.decode(m.value()) for m in read_all(settings,
                                                                         settings.topics.alerts))
                if a["alert_type"] == "DEPLOY_REFUSED"]
     assert len(refused) == 4
     dashboard = requests.get(f"http://localhost:{settings.web_port}/dashboard/data.json", timeout=5).json()
     assert sum(a["alert_type"] == "DEPLOY_REFUSED" for a in dashboard["alerts"]) == 4
-    assert [d["version"] for d in dashboard["deploys"] if d.get("role") == "champion"][:2] == ["phish v1", "phish v2"]
+    assert [m["version"] for m in dashboard["markers"] if m["kind"] == "deploy" and m["role"] == "champion"][:2] == \
+        ["phish v1", "phish v2"]
 
 
 def test_a_shadow_build_scores_beside_the_champion(running):
@@ -154,13 +156,12 @@ def test_an_alert_on_the_serving_build_rolls_it_back_when_configured(running):
     settings, registry, _ = running
     control = ControlChannel(settings)
     assert control.request(deploy_command(settings.app_id, "phish", "2", auto_rollback=True))["result"] == "applied"
-    alerts = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.alerts, "alert")
-    from confluent_kafka import Producer
+    alerts = TopicCodec.for_topic(clients.registry_client(settings), settings.topics.alerts, "alert")
 
     from mlstream.identifiers import build_crn, deployment_crn, model_crn
     from mlstream.scoring.scorer import now_ms
 
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = clients.producer(settings)
     # An alert as any monitor writes it (the app's own, or an external one), naming the serving build.
     producer.produce(settings.topics.alerts, alerts.encode({
         "alert_id": "test", "alert_type": "METRIC_BELOW_THRESHOLD", "model_crn": model_crn("phish"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from mlstream.kafka import clients
 from mlstream.kafka.topics import TopicSpec, create_topics
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ class StaleMetadata:
 
 
 def test_a_topic_made_meanwhile_counts_as_existing(isolated):
-    admin = AdminClient({"bootstrap.servers": isolated.bootstrap_servers})
+    admin = clients.admin(isolated)
     spec = TopicSpec(isolated.topics.records, 2, "record")
     stale = StaleMetadata(admin)
     assert create_topics(admin, [spec], say=lambda _: None) == [spec.name]

@@ -14,13 +14,14 @@ from apache_atlas.model.discovery import SearchParameters
 from apache_atlas.model.glossary import AtlasGlossary, AtlasGlossaryHeader, AtlasGlossaryTerm
 from apache_atlas.model.instance import AtlasClassification, AtlasEntity, AtlasEntityWithExtInfo, AtlasRelatedObjectId
 from apache_atlas.model.misc import SearchFilter
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from apps.lineage_service.service import LineageService
 from mlstream.identifiers import build_crn
+from mlstream.kafka import clients
 from mlstream.lineage import entities as e
 from mlstream.lineage import lifecycle
-from mlstream.lineage.emitter import KafkaHookEmitter
+from mlstream.lineage.emitter import KafkaHookEmitter, hook_producer
 from mlstream.lineage.hook import entity_create_v2
 from tests.conftest import free_port, isolated_settings
 from tools.demo import wait_for
@@ -34,10 +35,10 @@ def running(services, tmp_path_factory):
     """A lineage service fed through Kafka with a feed, a scorer, two builds and a deployment."""
     settings = isolated_settings(services, tmp_path_factory.mktemp("atlas-client"))
     settings = dataclasses.replace(settings, lineage_port=free_port())
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     admin.create_topics([NewTopic(settings.topics.atlas_hook, 1, 1)])[settings.topics.atlas_hook].result(30)
     service = LineageService(settings, database=str(tmp_path_factory.mktemp("graph") / "lineage.db")).start()
-    emitter = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers}, settings.topics.atlas_hook, key="t")
+    emitter = KafkaHookEmitter(hook_producer(settings), settings.topics.atlas_hook, key="t")
     notes = project_notifications()
     for note in notes:
         emitter.emit(note)

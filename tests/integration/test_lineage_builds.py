@@ -87,7 +87,7 @@ def test_build_is_retraced_and_reproduced_byte_for_byte(with_lineage, tmp_path, 
     train = manifest.split("train")
     raw = []
     for r in train.records:
-        raw += read_range(settings.bootstrap_servers, r.topic, {r.partition: r.start}, {r.partition: r.end})
+        raw += read_range(settings, r.topic, {r.partition: r.start}, {r.partition: r.end})
     assert (out / "train" / "records.bin").read_bytes() == frames([m.value() for m in raw])
     assert len((out / "train" / "order.txt").read_text().splitlines()) == train.examples
 

@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
+from mlstream.kafka import clients
 from mlstream.lineage import entities as e
-from mlstream.lineage.emitter import KafkaHookEmitter
+from mlstream.lineage.emitter import KafkaHookEmitter, hook_producer
 from mlstream.lineage.hook import HookMessageAssembler, entity_create_v2, entity_partial_update_v2
 from mlstream.lineage.typesystem import TypeSystem
 from mlstream.settings import Settings
@@ -29,7 +30,7 @@ def settings(isolated: Settings) -> Settings:
 @pytest.fixture
 def hook_topic(settings: Settings):
     """A hook topic of this test alone, with one partition as Atlas creates ATLAS_HOOK; deleted afterwards."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     topic = settings.topics.atlas_hook
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
     yield topic
@@ -61,7 +62,7 @@ def test_big_lineage_message_round_trips_through_kafka(settings: Settings, hook_
     types = TypeSystem.load()
     assert types.validate_notification(create) == [] and types.validate_notification(update) == []
 
-    emitter = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers}, hook_topic, key=settings.app_id)
+    emitter = KafkaHookEmitter(hook_producer(settings), hook_topic, key=settings.app_id)
     emitter.emit(create)
     emitter.emit(update)
     emitter.flush(timeout=60)

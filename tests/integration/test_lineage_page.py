@@ -13,7 +13,7 @@ import requests
 from apps.lineage_service.service import LineageService
 from apps.scorer.lineage import LineageReporter
 from mlstream.config_store import SchemaRegistryConfigStore
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.kafka.topics import init
 from mlstream.lineage import entities as e
 from mlstream.lineage.feeds import FeedLineage
@@ -41,7 +41,7 @@ def test_the_page_draws_the_demo_graph_expands_on_click_and_greys_deleted_entiti
     service = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
     try:
         # What 'mlstream demo' reports: the lineage config, the feed, the app (with the model build it serves).
-        registry = registry_client(settings.schema_registry_url)
+        registry = registry_client(settings)
         SchemaRegistryConfigStore(registry, settings.topics.prefix).put("lineage", demo_lineage_yaml(settings))
         FeedLineage(settings, source=source_name("phishing"), seed=42, started_at_ms=1,
                     warn=lambda line: None).start()

@@ -23,17 +23,17 @@ import pytest
 from apache_atlas.client.base_client import AtlasClient
 from apache_atlas.client.relationship import RelationshipClient
 
+from apps.lineage_service.service import LineageService
 from apps.linker.lineage import feed_notification as linkage_feed_notification
 from apps.linker.lineage import linkage_app_notification
-from apps.lineage_service.service import LineageService
 from apps.scorer.lineage import LineageReporter
 from linkage.config import LinkageConfig
 from mlstream.config_store import SchemaRegistryConfigStore
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.kafka.topics import init
 from mlstream.lineage import entities as e
 from mlstream.lineage import lifecycle
-from mlstream.lineage.emitter import KafkaHookEmitter
+from mlstream.lineage.emitter import KafkaHookEmitter, hook_producer
 from mlstream.lineage.feeds import feed_notification
 from mlstream.lineage.hook import entity_create_v2, entity_delete_v2
 from mlstream.lineage.typesystem import TypeSystem
@@ -180,7 +180,7 @@ def project_notifications(settings, registry) -> list[dict]:
 def test_replayed_project_messages_make_the_graph_atlas_rules_make(isolated, tmp_path):
     settings = dataclasses.replace(isolated, lineage_port=free_port())
     init(settings, say=lambda line: None)
-    registry = registry_client(settings.schema_registry_url)
+    registry = registry_client(settings)
     notes = project_notifications(settings, registry)
     types = TypeSystem.load()
     assert [types.validate_notification(n) for n in notes] == [[]] * len(notes)  # as the emitters check them
@@ -192,7 +192,7 @@ def test_replayed_project_messages_make_the_graph_atlas_rules_make(isolated, tmp
 
     service = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
     try:
-        emitter = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers}, settings.topics.atlas_hook,
+        emitter = KafkaHookEmitter(hook_producer(settings), settings.topics.atlas_hook,
                                    key="replay")
         for note in notes:
             emitter.emit(note)

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from mlstream.config_store import SchemaRegistryConfigStore
 from apps.lineage_service.service import LineageService
-from mlstream.kafka.serde import registry_client
-from mlstream.kafka.topics import init
 from apps.scorer.lineage import LINEAGE_CONFIG, LineageReporter
-from tools.demo import wait_for
+from mlstream.config_store import SchemaRegistryConfigStore
+from mlstream.kafka.clients import registry_client
+from mlstream.kafka.topics import init
 from tests.conftest import free_port
+from tools.demo import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def test_lineage_follows_the_config_in_the_registry(isolated, tmp_path):
     init(settings, say=lambda line: None)
     service = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
     try:
-        registry = registry_client(settings.schema_registry_url)
+        registry = registry_client(settings)
         store = SchemaRegistryConfigStore(registry, settings.topics.prefix)
         reporter = LineageReporter(settings, registry)
         graph = service.graph
@@ -77,11 +77,11 @@ def test_a_registry_that_is_down_does_not_raise_and_is_retried(isolated):
             pass
 
     init(isolated, say=lambda line: None)
-    down = registry_client("http://127.0.0.1:9")
+    down = registry_client(dataclasses.replace(isolated, schema_registry_url="http://127.0.0.1:9"))
     emitter = Recording()
     reporter = LineageReporter(isolated, down, store=SchemaRegistryConfigStore(down, isolated.topics.prefix),
                                emitter=emitter)
     assert reporter.poll() is False and emitter == [] and reporter.reports == 0
-    up = registry_client(isolated.schema_registry_url)  # the registry is back
+    up = registry_client(isolated)  # the registry is back
     reporter.registry, reporter.store = up, SchemaRegistryConfigStore(up, isolated.topics.prefix)
     assert reporter.poll() is True and [n["type"] for n in emitter] == ["ENTITY_CREATE_V2"]

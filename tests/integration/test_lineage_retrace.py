@@ -54,6 +54,7 @@ def test_build_readers_and_changes_answer_from_the_lineage(isolated, tmp_path, c
         assert made["build"]["qualifiedName"] == build_crn("sea", "1")
         assert (made["code_version"], made["spec"], made["features"], made["sampling"]) == \
             (first.code_version, "logistic_regression", first.features, first.sampling)
+        assert made["feature_view"] == first.feature_view == "default@builtin"
         assert made["schema_versions"] == {f"{records}-value": [1], f"{labels}-value": [1]}
         assert [(s["name"], s["examples"], s["records"]) for s in made["splits"]] == \
             [(s.name, s.examples, [vars(r) for r in s.records]) for s in first.splits]
@@ -62,6 +63,7 @@ def test_build_readers_and_changes_answer_from_the_lineage(isolated, tmp_path, c
         assert made["trained_by"] == [f"{build_crn('sea', '1')}/train"]
         assert made["deployments"] == []  # the deployment moved on to build 2
         text = run(capsys, "build", "sea/2")
+        assert "(feature view default@builtin)" in text
         assert f"{records}[0] 0.." in text and "served by:" in text and deployment in text and "stopped" in text
 
         readers = json.loads(run(capsys, "readers", records, "--json"))

@@ -8,14 +8,15 @@ import json
 import pytest
 from apache_atlas.client.base_client import AtlasClient
 from apache_atlas.exceptions import AtlasServiceException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from tools.demo import wait_for
-from mlstream.lineage import entities as e
-from mlstream.lineage.emitter import AtlasRestEmitter, KafkaHookEmitter
-from mlstream.lineage.hook import entity_create_v2, entity_delete_v2, entity_partial_update_v2
 from apps.lineage_service.service import LineageService
+from mlstream.kafka import clients
+from mlstream.lineage import entities as e
+from mlstream.lineage.emitter import AtlasRestEmitter, KafkaHookEmitter, hook_producer
+from mlstream.lineage.hook import entity_create_v2, entity_delete_v2, entity_partial_update_v2
 from tests.conftest import free_port
+from tools.demo import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ BIG_SCHEMA = json.dumps({"type": "record", "name": "Wide", "namespace": "t",
 
 @pytest.fixture
 def service(isolated, tmp_path):
-    admin = AdminClient({"bootstrap.servers": isolated.bootstrap_servers})
+    admin = clients.admin(isolated)
     admin.create_topics([NewTopic(isolated.topics.atlas_hook, 1, 1)])[isolated.topics.atlas_hook].result(30)
     settings = dataclasses.replace(isolated, lineage_port=free_port())
     running = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
@@ -44,7 +45,7 @@ def pipeline(ns="primary"):
 
 def test_hook_messages_become_a_graph_the_official_client_reads(service):
     settings, running = service
-    emitter = KafkaHookEmitter({"bootstrap.servers": settings.bootstrap_servers}, settings.topics.atlas_hook,
+    emitter = KafkaHookEmitter(hook_producer(settings), settings.topics.atlas_hook,
                                key="t", max_message_bytes=20_000)  # the schema forces gzip and splitting
     emitter.emit(pipeline())
     emitter.flush()
@@ -106,9 +107,8 @@ def test_rest_writes_typedefs_and_lifecycle_through_the_client(service):
 
 def test_an_undecodable_hook_value_is_kept_not_dropped(service):
     settings, running = service
-    from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = clients.producer(settings)
     producer.produce(settings.topics.atlas_hook, b"not json")
     producer.flush(10)
     wait_for(lambda: running.consumer.rejected >= 1, 30, "the lineage service to apply it", poll_s=0.2)
@@ -141,7 +141,7 @@ def test_lineage_sent_while_atlas_is_down_is_spooled_then_delivered(isolated, tm
     assert main(["lineage", "show", "scored"]) == 2
     assert "no lineage service at" in capsys.readouterr().err
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     admin.create_topics([NewTopic(settings.topics.atlas_hook, 1, 1)])[settings.topics.atlas_hook].result(30)
     running = LineageService(settings, database=str(tmp_path / "lineage.db")).start()
     try:

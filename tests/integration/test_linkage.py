@@ -7,27 +7,29 @@ back from Kafka, not taken from its word.
 from __future__ import annotations
 
 import dataclasses
+import re
+import signal
+import threading
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+import requests
 
+from apps.linker.settings import LinkageSettings
 from linkage.config import CONFIG_DIR, LinkageConfig
 from linkage.datasets import load_febrl
 from linkage.evaluation import quality
 from mlstream.config_store import SchemaRegistryConfigStore
-from tools.demo import stop_app, wait_for
-from mlstream.lineage.hook import HookMessageAssembler
-from mlstream.lineage.typesystem import TypeSystem
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka import clients
 from mlstream.kafka.reader import read_all
 from mlstream.kafka.topics import init, topic_codec
+from mlstream.lineage.hook import HookMessageAssembler
+from mlstream.lineage.typesystem import TypeSystem
 from producers.linkage_feed import KafkaLinkageSink, play_records
 from producers.linkage_review import Reviewer, review
-from tools.bench.linkage_eval import Run, run_eval
-from apps.linker.settings import LinkageSettings
 from tests.conftest import free_port
 from tests.people_csv import PEOPLE_CONFIG, write_people_csvs
+from tools.bench.linkage_eval import Run, run_eval
+from tools.demo import stop_app, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +50,7 @@ def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
     # first EM fit early enough for this short feed.
     text = (CONFIG_DIR / "febrl.yaml").read_text().replace("warmup_pairs: 200", "warmup_pairs: 50")
     text += "sources: [febrl4-a, febrl4-b]\n"
-    store = SchemaRegistryConfigStore(registry_client(settings.schema_registry_url), settings.topics.prefix)
+    store = SchemaRegistryConfigStore(clients.registry_client(settings), settings.topics.prefix)
     version = store.put("linkage-febrl", text)
     run = dataclasses.replace(linkage_run, linkage=dataclasses.replace(linkage_run.linkage,
                                                                        config="registry:linkage-febrl"))
@@ -65,9 +67,9 @@ def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
     assert first["records_indexed"] == half and first["model"]["fits"] >= 1
 
     # While the app is down: an undecodable value, the rest of the feed, a record of an unknown
-    # source and an exact repeat. The restarted app finds them waiting (the case where Faust's
-    # consumer skips a record: the app reads it back, see skipped_before in linkage_app).
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    # source and an exact repeat. The restarted app finds them waiting, its state restored from
+    # the state topic.
+    producer = clients.producer(settings)
     producer.produce(settings.topics.linkage_records, key=b"junk", value=b"\x00\x00")
     producer.flush(10)
     play_records(data.records[half:], sink, progress=QUIET)
@@ -77,14 +79,18 @@ def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
         second = wait_for(lambda: (s := run.stats()) and s["records_indexed"] == RECORDS
                           and s["counters"]["dead_letters"] >= 2 and s, 120,
                           "the restarted app to link the rest of the feed")
+        prometheus = requests.get(f"http://localhost:{run.linkage.web_port}/metrics", timeout=5).text
     finally:
         stop_app(process)
+    # Prometheus reads the same figures /stats/ shows
+    assert f"mlstream_linkage_records_indexed {float(RECORDS)}" in prometheus
+    assert re.search(r'mlstream_linkage_linker_events_total\{event="duplicate_records"\} [1-9]', prometheus)
     # the restarted worker found every record of the first half, its entities and its model
-    dead = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.dead_letters)
-    letters = [dead.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.dead_letters)]
-    # At least once: a message replayed after a rebalance may be dead-lettered twice, never lost.
-    assert {d["source_offset"]: d["error_type"] for d in letters} == {
-        half: "NOT_CONFLUENT_FRAMED", RECORDS + 1: "UNKNOWN_SOURCE"}, letters
+    dead = topic_codec(clients.registry_client(settings), settings, settings.topics.dead_letters)
+    letters = [dead.decode(m.value()) for m in read_all(settings, settings.topics.dead_letters)]
+    # Exactly once: each bad message dead-lettered once, in the transaction of its batch.
+    assert sorted((d["source_offset"], d["error_type"]) for d in letters) == [
+        (half, "NOT_CONFLUENT_FRAMED"), (RECORDS + 1, "UNKNOWN_SOURCE")], letters
     assert second["records_indexed"] == RECORDS
     assert second["model"]["fits"] >= first["model"]["fits"]  # restored from its table, not refitted from 0
     assert second["config"]["version"] == str(version)
@@ -101,8 +107,8 @@ def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
     assert figures["precision"] > 0.99 and figures["recall"] > 0.98
 
     # entity updates: every record's entity announced, merges name what they absorbed
-    codec = topic_codec(registry_client(settings.schema_registry_url), settings, settings.topics.entity_updates)
-    updates = [codec.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.entity_updates)]
+    codec = topic_codec(clients.registry_client(settings), settings, settings.topics.entity_updates)
+    updates = [codec.decode(m.value()) for m in read_all(settings, settings.topics.entity_updates)]
     assert len(updates) == RECORDS
     final_entity = {}
     for update in updates:
@@ -112,7 +118,7 @@ def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
 
     # lineage: the linkage process with its config version, between the feed topic and the link topics
     assembler = HookMessageAssembler()
-    notifications = [n for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+    notifications = [n for m in read_all(settings, settings.topics.atlas_hook)
                      for n in assembler.add(m.value())]
     types = TypeSystem.load()
     processes = []
@@ -121,6 +127,40 @@ def test_a_restart_mid_feed_keeps_the_index_entities_and_model(linkage_run):
         processes += [e for e in n["message"]["entities"]["entities"] if e["typeName"] == "mlstream_stream_process"]
     assert {p["attributes"]["modelName"] for p in processes} == {"linkage:febrl"}
     assert {p["attributes"]["modelVersion"] for p in processes} == {str(version)}
+
+
+def test_sigkills_mid_feed_link_every_record_once_and_resume_the_model_where_it_was(linkage_run):
+    """The data plane's guarantee for linkage: killed at any point, every record has exactly one link
+    event and entity update (its batch's transaction), and the restarted linker finds the records
+    and the model of the last commit, so records after a kill link to records before it."""
+    run, settings = linkage_run, linkage_run.settings
+    data = load_febrl("febrl4").head(RECORDS)
+    feed = threading.Thread(target=play_records, args=(data.records, KafkaLinkageSink(settings)),
+                            kwargs={"rate": 200, "progress": QUIET}, daemon=True)  # 12 s: time for two kills
+    feed.start()
+    process = run.start_app()
+    try:
+        for kill_at in (RECORDS // 4, RECORDS // 2):
+            # Committed link events (read_committed), not /stats/ (which shows the batch in flight too):
+            # the kill comes after a commit, often in the middle of the next transaction.
+            wait_for(lambda: len(read_all(settings, settings.topics.links)) >= kill_at, 120,
+                     f"{kill_at} committed link events")
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            process = run.start_app()
+        feed.join()
+        final = wait_for(lambda: (s := run.stats()) and s["records_indexed"] == RECORDS and s, 60,
+                         "every record indexed")
+    finally:
+        stop_app(process)
+    # the last restart resumed from the second kill's commit: its records and the model
+    assert final["model"]["fits"] >= 1 and final["data_plane"]["restored_entries"] > RECORDS // 2, final
+    events = run.link_events()
+    keys = [(e["source"], e["record_id"]) for e in events]
+    assert sorted(keys) == sorted((r.source, r.record_id) for r in data.records)  # each once: none lost, none twice
+    assert len(read_all(settings, settings.topics.entity_updates)) == RECORDS  # messages, not offsets
+    figures = quality(events, data.true_pairs, mode="link", possible_pairs=data.possible_pairs())
+    assert figures["precision"] > 0.99 and figures["recall"] > 0.98  # across the kills as without them
 
 
 def test_a_small_eval_reports_stream_and_batch_figures(isolated):
@@ -136,10 +176,10 @@ def test_a_small_eval_reports_stream_and_batch_figures(isolated):
     assert stream["pairs_completeness"] == batch["pairs_completeness"]
     assert stream["records_per_second"] > 0 and report["stream_latency"]["records"] == 300
     assert report["stream_latency"]["latency_ms_p50"] is not None
-    left = [t for t in AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(timeout=10).topics
+    left = [t for t in clients.admin(settings).list_topics(timeout=10).topics
             if t.startswith(f"{settings.topics.prefix}eval-")]
     assert left == []
-    subjects = [s for s in registry_client(settings.schema_registry_url).get_subjects()
+    subjects = [s for s in clients.registry_client(settings).get_subjects()
                 if s.startswith(f"{settings.topics.prefix}eval-")]
     assert subjects == []  # the passes' value subjects went with their topics
 
@@ -200,7 +240,7 @@ def test_the_classifier_learns_from_a_reviewers_delayed_verdicts_through_kafka(l
     assert figures["precision"] > 0.99 and figures["recall"] > 0.98
     # lineage: the reviewers' verdicts are an input of this linkage process
     assembler = HookMessageAssembler()
-    bodies = [n["message"]["entities"] for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+    bodies = [n["message"]["entities"] for m in read_all(settings, settings.topics.atlas_hook)
               for n in assembler.add(m.value()) if n["message"]["type"] == "ENTITY_CREATE_V2"]
     body = next(b for b in bodies if any(e["typeName"] == "mlstream_stream_process" for e in b["entities"]))
     entities = [*body["entities"], *body["referredEntities"].values()]

@@ -23,16 +23,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import ConfigResource, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tools import local_services
+from mlstream.kafka import clients
 from mlstream.settings import Settings
 from tests.conftest import free_port
+from tools import local_services
 
 pytestmark = pytest.mark.integration
 
@@ -42,23 +43,21 @@ def unique(name: str) -> str:
 
 
 def create_topics(settings: Settings, *names: str, partitions: int = 1) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     futures = admin.create_topics([NewTopic(name, partitions, 1) for name in names])
     for future in futures.values():
         future.result(timeout=30)
 
 
 def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
+    producer = clients.producer(settings, **{"enable.idempotence": True})
     for value in values:
         producer.produce(topic, value=value)
     assert producer.flush(30) == 0
 
 
 def read_topic(settings: Settings, topic: str, count: int, timeout_s: float = 30) -> list[bytes]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.bootstrap_servers, "group.id": unique("reader"), "auto.offset.reset": "earliest"}
-    )
+    consumer = clients.consumer(settings, **{"group.id": unique("reader"), "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
     values: list[bytes] = []
     deadline = time.monotonic() + timeout_s
@@ -73,7 +72,7 @@ def read_topic(settings: Settings, topic: str, count: int, timeout_s: float = 30
 
 
 def committed_offsets(settings: Settings, group: str) -> dict[str, int]:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = clients.admin(settings)
     result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=30)
     return {f"{tp.topic}[{tp.partition}]": tp.offset for tp in result.topic_partitions}
 
@@ -175,18 +174,13 @@ def test_a_port_taken_by_someone_else_is_reported(services: Settings, tmp_path: 
 def test_confluent_kafka_admin_producer_consumer(services: Settings) -> None:
     topic, group = unique("confluent"), unique("group")
     create_topics(services, topic, partitions=3)
-    admin = AdminClient({"bootstrap.servers": services.bootstrap_servers})
+    admin = clients.admin(services)
     assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 3
 
     produce(services, topic, [f"m{i}".encode() for i in range(30)])
-    consumer = Consumer(
-        {
-            "bootstrap.servers": services.bootstrap_servers,
-            "group.id": group,
+    consumer = clients.consumer(services, **{"group.id": group,
             "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+            "enable.auto.commit": False})
     consumer.subscribe([topic])
     received = []
     deadline = time.monotonic() + 30
@@ -343,7 +337,7 @@ def test_faust_worker_topics_table_and_offsets(services: Settings, tmp_path: Pat
     sent = read_topic(services, sink, 7)
     assert [json.loads(value) for value in sent] == ["a=1", "b=1", "a=2", "c=1", "a=3", "a=4", "d=1"]
     changelog = f"{app_id}-counts-changelog"
-    admin = AdminClient({"bootstrap.servers": services.bootstrap_servers})
+    admin = clients.admin(services)
     resource = ConfigResource(ConfigResource.Type.TOPIC, changelog)
     config = admin.describe_configs([resource])[resource].result(timeout=30)
     assert config["cleanup.policy"].value == "compact"

@@ -11,15 +11,16 @@ import dataclasses
 import pytest
 import requests
 
-from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 from mlstream.identifiers import build_crn, deployment_crn, model_crn
-from mlstream.metrics import open_store
-from mlstream.kafka.serde import TopicCodec, registry_client
+from mlstream.kafka.clients import registry_client
 from mlstream.kafka.reader import read_all
+from mlstream.kafka.serde import TopicCodec
 from mlstream.kafka.topics import init
+from mlstream.metrics import open_store
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 
 pytestmark = pytest.mark.integration
 RECORDS, DRIFT_AT = 6500, 5000
@@ -27,15 +28,20 @@ RECORDS, DRIFT_AT = 6500, 5000
 
 @pytest.fixture(scope="module")
 def drift_run(services, tmp_path_factory):
+    # One partition, so one model learns from every label: ADWIN then watches one model's errors
+    # (with a model per partition each learns a third of the labels, and SEA's drift is a smaller rise).
     settings = dataclasses.replace(isolated_settings(services, tmp_path_factory.mktemp("state")),
-                                   challenger_model="hoeffding_tree", challenger_version="1")
+                                   challenger_model="hoeffding_tree", challenger_version="1", partitions=1)
     init(settings, say=lambda _: None)
     log_path = settings.state_dir / "app.log"
     app = start_app(settings, log_path)
     try:
         wait_for_app(settings, app, log_path)
+        # Paced like a live feed (6.5 s), so each label follows its record closely: sent at full speed, a
+        # few thousand records would be scored, in the order produced, before the first label came.
         feed = play(examples("sea-drift", seed=42, drift_at=DRIFT_AT), KafkaFeedSink(settings), dataset="sea-drift",
-                    source=source_name("sea-drift"), label_delay_s=0.2, limit=RECORDS, progress=lambda _: None)
+                    source=source_name("sea-drift"), rate=1000, label_delay_s=0.2, limit=RECORDS,
+                    progress=lambda _: None)
 
         def caught_up():
             stats = app_stats(settings)
@@ -71,9 +77,9 @@ def test_read_metrics_gives_one_cml_row_per_prediction_with_its_label(drift_run)
     assert all(r["modelCrn"] == model_crn("logistic_regression")
                and r["modelBuildCrn"] == build_crn("logistic_regression", "1") for r in rows)
     assert all({"actual", "predicted_label", "score"} <= set(r["metrics"]) for r in predictions)
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.predictions,
+    codec = TopicCodec.for_topic(registry_client(settings), settings.topics.predictions,
                                  "prediction")
-    ids = {codec.decode(m.value())["prediction_id"] for m in read_all(settings.bootstrap_servers,
+    ids = {codec.decode(m.value())["prediction_id"] for m in read_all(settings,
                                                                       settings.topics.predictions)}
     assert {r["predictionUuid"] for r in predictions} == ids
     windows = [r for r in rows if r["predictionUuid"] is None]
@@ -96,11 +102,16 @@ def test_the_shadow_challenger_has_metrics_of_its_own(drift_run):
 
 def test_the_injected_drift_raises_an_alert_within_500_labels(drift_run):
     settings = drift_run["settings"]
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.alerts, "alert")
-    alerts = [codec.decode(m.value()) for m in read_all(settings.bootstrap_servers, settings.topics.alerts)]
+    codec = TopicCodec.for_topic(registry_client(settings), settings.topics.alerts, "alert")
+    alerts = [codec.decode(m.value()) for m in read_all(settings, settings.topics.alerts)]
     champion = [a for a in alerts if a["model_crn"] == model_crn("logistic_regression")
                 and a["alert_type"] == "ERROR_DRIFT"]
     assert champion, f"no drift alert for the champion; alerts: {alerts}"
+    # A cold start (the whole feed in Kafka before the first label) raises nothing before the drift.
+    early = [a["message"] for a in alerts if a["model_crn"] == model_crn("logistic_regression")
+             and a["records_learned"] < DRIFT_AT]
+    assert not early, f"alerts before the drift: {early}"
+    assert all(a["labels_judged"] > 0 for a in champion)
     # Labels reach the app in record order here, so records_learned counts records.
     assert DRIFT_AT <= champion[0]["records_learned"] <= DRIFT_AT + 500
 

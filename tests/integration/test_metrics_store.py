@@ -10,13 +10,13 @@ import pickle
 import uuid
 
 import pytest
-from confluent_kafka import Producer
 
 import mlstream.metrics as metrics
-from mlstream.metrics import KafkaMetricsSink, MetricsTracker, PostgresMetricsStore, SqliteMetricsStore
-from mlstream.metrics.materializer import materialize
+from mlstream.kafka import clients
 from mlstream.kafka.reader import read_all
 from mlstream.kafka.topics import init
+from mlstream.metrics import KafkaMetricsSink, MetricsTracker, PostgresMetricsStore, SqliteMetricsStore
+from mlstream.metrics.materializer import materialize
 from tests.conftest import infra_script
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def test_tracked_metrics_travel_through_kafka_into_the_store(isolated, store, mo
     pickle.loads(pickle.dumps(tracker)).track_aggregate_metrics({"accuracy": 1.0}, 3000, 4000)
     tracker.flush()
 
-    junk = Producer({"bootstrap.servers": isolated.bootstrap_servers})
+    junk = clients.producer(isolated)
     junk.produce(isolated.topics.metrics, value=b"not a metric")
     junk.flush(10)
 
@@ -79,7 +79,7 @@ def test_tracked_metrics_travel_through_kafka_into_the_store(isolated, store, mo
         (1000, 2000, {"accuracy": 0.5, "note": "two records"}), (3000, 4000, {"accuracy": 1.0})]
     assert all(r["modelBuildCrn"] == "crn:mlstream:ml:local:model/churn/build/2" for r in rows)
     assert store.unmatched_merges() == 1
-    assert len(read_all(isolated.bootstrap_servers, isolated.topics.dead_letters)) == 1
+    assert len(read_all(isolated, isolated.topics.dead_letters)) == 1
 
     # The module-level call, as CML users write it, reads the same rows from this store.
     monkeypatch.setitem(metrics._default, "store", store)  # what metrics.configure(store=...) does, undone after

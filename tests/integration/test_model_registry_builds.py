@@ -6,13 +6,13 @@ import itertools
 
 import pytest
 
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.topics import init
 from mlstream.lineage.hook import HookMessageAssembler
 from mlstream.registry.metadata_log import open_registry
 from mlstream.registry.snapshots import load_snapshot
 from mlstream.registry.training import rebuild, train_build
 from mlstream.scoring.model_store import FolderModelStore
-from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
@@ -68,7 +68,7 @@ def test_the_build_lineage_carries_its_sampling_and_weights(topics_with_data):
                         sampling={"method": "under", "desired_dist": {"True": 0.4, "False": 0.6}, "seed": 9},
                         class_weight={"True": 2.0}, seed=9, say=quiet)
     assembler = HookMessageAssembler()
-    entities = [e for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+    entities = [e for m in read_all(settings, settings.topics.atlas_hook)
                 for envelope in assembler.add(m.value())
                 for e in [*envelope["message"]["entities"]["entities"],
                           *envelope["message"]["entities"].get("referredEntities", {}).values()]]

@@ -7,12 +7,12 @@ import dataclasses
 
 import pytest
 
-from tools.demo_rollback import run_rollback_demo
-from mlstream.kafka.serde import registry_client
+from mlstream.kafka.clients import registry_client
+from mlstream.kafka.reader import read_all
 from mlstream.kafka.topics import topic_codec
 from mlstream.settings import Topics
-from mlstream.kafka.reader import read_all
 from tests.conftest import isolated_settings
+from tools.demo_rollback import run_rollback_demo
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +39,12 @@ def test_the_rollback_story_runs_and_its_numbers_show_detection_and_rollback(ser
     assert summary["builds"]["sea/3"]["parent"] == "2"
     assert sum(p["predictions"] for p in summary["phases"]) == summary["records_streamed"]
     # None lost, none scored twice, across four swaps: one prediction per record, by its id.
-    registry = registry_client(settings.schema_registry_url)
+    registry = registry_client(settings)
     records = topic_codec(registry, settings, settings.topics.records)
     predictions = topic_codec(registry, settings, settings.topics.predictions)
-    record_ids = [records.decode(m.value())["id"] for m in read_all(settings.bootstrap_servers, settings.topics.records)]
+    record_ids = [records.decode(m.value())["id"] for m in read_all(settings, settings.topics.records)]
     predicted = Counter(predictions.decode(m.value())["record_id"]
-                        for m in read_all(settings.bootstrap_servers, settings.topics.predictions))
+                        for m in read_all(settings, settings.topics.predictions))
     assert len(record_ids) > summary["records_streamed"] and set(predicted) == set(record_ids)  # training + live
     assert set(predicted.values()) == {1}
     assert "time to roll back" in capsys.readouterr().out

@@ -6,21 +6,23 @@ figures are read back from Kafka, not taken from the app's word.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka.admin import ConfigResource, ResourceType
 
-from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
+from mlstream.kafka import clients
+from mlstream.kafka.reader import read_all
+from mlstream.kafka.serde import TopicCodec, UndecodableValue, value_subject
+from mlstream.kafka.topics import init
 from mlstream.lineage.hook import HookMessageAssembler
 from mlstream.lineage.typesystem import TypeSystem
-from mlstream.kafka.serde import TopicCodec, UndecodableValue, registry_client, value_subject
-from mlstream.kafka.reader import read_all
-from mlstream.kafka.topics import init
 from producers.datasets import examples, source_name
 from producers.feed import KafkaFeedSink, play
 from tests.conftest import isolated_settings
+from tools.demo import app_stats, start_app, stop_app, wait_for, wait_for_app
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +30,10 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def pipeline_run(services, tmp_path_factory):
     """Play all of Phishing plus three bad messages through one app; return what can be checked."""
-    settings = isolated_settings(services, tmp_path_factory.mktemp("state"))
+    # min.insync.replicas set (1: one broker), to check it reaches every topic the run makes
+    settings = dataclasses.replace(isolated_settings(services, tmp_path_factory.mktemp("state")), min_insync_replicas=1)
     init(settings, say=lambda _: None)
-    registry = registry_client(settings.schema_registry_url)
+    registry = clients.registry_client(settings)
     record_schema_id = registry.get_latest_version(value_subject(settings.topics.records)).schema_id
     bad_values = [
         b"plain text, not Avro",                                        # NOT_CONFLUENT_FRAMED
@@ -41,9 +44,11 @@ def pipeline_run(services, tmp_path_factory):
     app = start_app(settings, log_path)
     try:
         wait_for_app(settings, app, log_path)
+        # Paced, labels shortly after their records: the model learns while it scores (a feed sent
+        # all at once would be scored in a batch or two, before any label arrived).
         feed = play(examples("phishing"), KafkaFeedSink(settings), dataset="phishing",
-                    source=source_name("phishing"), label_delay_s=0.5, progress=lambda _: None)
-        producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+                    source=source_name("phishing"), rate=500, label_delay_s=0.2, progress=lambda _: None)
+        producer = clients.producer(settings)
         for value in bad_values:
             producer.produce(settings.topics.records, key=b"bad", value=value)
         producer.flush(10)
@@ -61,15 +66,15 @@ def pipeline_run(services, tmp_path_factory):
 
 
 def decode_all(settings, topic, schema):
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), topic, schema)
-    return [(m, codec.decode(m.value())) for m in read_all(settings.bootstrap_servers, topic)]
+    codec = TopicCodec.for_topic(clients.registry_client(settings), topic, schema)
+    return [(m, codec.decode(m.value())) for m in read_all(settings, topic)]
 
 
 def test_exactly_one_prediction_per_record_naming_its_input_offset(pipeline_run):
     settings, feed = pipeline_run["settings"], pipeline_run["feed"]
     record_offsets = {}
-    codec = TopicCodec.for_topic(registry_client(settings.schema_registry_url), settings.topics.records, "record")
-    for message in read_all(settings.bootstrap_servers, settings.topics.records):
+    codec = TopicCodec.for_topic(clients.registry_client(settings), settings.topics.records, "record")
+    for message in read_all(settings, settings.topics.records):
         try:
             record_offsets[codec.decode(message.value())["id"]] = (message.partition(), message.offset())
         except UndecodableValue:
@@ -121,7 +126,7 @@ def test_bad_messages_are_dead_lettered_with_their_reason_and_bytes(pipeline_run
 def test_startup_lineage_is_a_valid_atlas_hook_message(pipeline_run):
     settings = pipeline_run["settings"]
     assembler = HookMessageAssembler()
-    notifications = [n for m in read_all(settings.bootstrap_servers, settings.topics.atlas_hook)
+    notifications = [n for m in read_all(settings, settings.topics.atlas_hook)
                      for n in assembler.add(m.value())]
     assert notifications, "no ATLAS_HOOK message"
     creates = [n for n in notifications if n["message"]["type"] == "ENTITY_CREATE_V2"]
@@ -142,6 +147,20 @@ def test_startup_lineage_is_a_valid_atlas_hook_message(pipeline_run):
     assert f"{settings.topics.predictions.lower()}@{settings.atlas_namespace}" in outputs
 
 
+def test_every_topic_of_the_run_has_the_profiles_durability_faust_s_own_too(pipeline_run):
+    settings = pipeline_run["settings"]
+    admin = clients.admin(settings)
+    made = sorted(name for name in admin.list_topics(timeout=15).topics
+                  if name.startswith(settings.topics.prefix) or name.startswith(settings.app_id))
+    assert f"{settings.topics.prefix}{settings.app_id}-state" in made  # the data plane's
+    assert f"{settings.app_id}-__assignor-__leader" in made  # Faust's leader election's, made by the app
+    configs = {resource.name: future.result(timeout=30) for resource, future in admin.describe_configs(
+        [ConfigResource(ResourceType.TOPIC, name) for name in made]).items()}
+    assert {name: entries["min.insync.replicas"].value for name, entries in configs.items()} == \
+        dict.fromkeys(made, "1")
+    assert all(not entries["min.insync.replicas"].is_default for entries in configs.values())
+
+
 def test_a_restarted_app_continues_from_its_checkpoint(pipeline_run):
     settings = pipeline_run["settings"]
     app = start_app(settings, pipeline_run["log"])
@@ -155,8 +174,8 @@ def test_a_restarted_app_continues_from_its_checkpoint(pipeline_run):
 def test_a_restart_with_records_waiting_scores_each_record_once(isolated):
     """Records sent while the app is down are all scored once after it restarts.
 
-    faust-streaming 0.15.3 skips a waiting record on such restarts; the app reads it back
-    (mlstream/streaming/skipped_records.py). Checked on the predictions in Kafka, not on counters.
+    (faust-streaming 0.15.3 skipped a waiting record on such restarts; the data plane resumes from
+    its committed offsets.) Checked on the predictions in Kafka, not on counters.
     """
     settings = isolated
     init(settings, say=lambda _: None)

@@ -131,7 +131,7 @@ class TransactionalLoop:
 
     def __init__(self, settings: Settings, group_id: str, instance_id: str, inputs: list[str], state_topic: str,
                  job: Job, batch_size: int = 2000, batch_wait_s: float = 0.1, session_timeout_ms: int = 10_000,
-                 transaction_timeout_ms: int = 30_000):
+                 transaction_timeout_ms: int = 10_000):
         self.settings = settings  # the profile's cluster: its clients come from mlstream.kafka.clients
         self.group_id = group_id
         self.instance_id = instance_id
@@ -165,6 +165,9 @@ class TransactionalLoop:
             # the transaction it left open. Offsets carry the group's metadata (KIP-447), so a
             # zombie of another worker is fenced by the group generation too.
             "transactional.id": f"{self.group_id}-{self.instance_id}",
+            # A worker that dies for good leaves its transaction open, and read_committed readers
+            # of its output partitions wait until the coordinator aborts it: Kafka Streams keeps
+            # this at 10 s for exactly once, and so do we (a longer batch is aborted and redone).
             "transaction.timeout.ms": self.transaction_timeout_ms,
             "linger.ms": 5,
             "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,

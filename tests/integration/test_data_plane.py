@@ -135,7 +135,11 @@ def test_two_workers_share_the_partitions_one_added_and_one_killed_mid_feed(isol
 
 
 def test_two_workers_learn_as_well_as_one(services, tmp_path):
-    """Per-partition models: the same feed gives 2 workers the accuracy 1 worker has (within 0.02)."""
+    """Per-partition models: the same feed gives 2 workers at least the accuracy 1 worker has (less 0.02).
+
+    One-sided: a single worker on a loaded machine falls further behind its labels than two do,
+    so it may score more records before learning their predecessors (one run: 0.812 against 0.845).
+    """
     runs = {workers: isolated_settings(services, tmp_path / f"{workers}-workers") for workers in (1, 2)}
     records = list(examples("phishing"))
     apps = []
@@ -149,7 +153,7 @@ def test_two_workers_learn_as_well_as_one(services, tmp_path):
                 apps.append((member, start_app(member, settings.state_dir / f"app-{worker}.log")))
         for member, process in apps:
             wait_for_app(member, process, member.state_dir / "app-0.log")
-        feeds = [feed_in_background(settings, records, rate=400) for settings in runs.values()]
+        feeds = [feed_in_background(settings, records, rate=200) for settings in runs.values()]
         for feed in feeds:
             feed.join()
         for settings in runs.values():
@@ -160,4 +164,4 @@ def test_two_workers_learn_as_well_as_one(services, tmp_path):
     one, two = accuracy(runs[1]), accuracy(runs[2])
     print(f"prequential accuracy: 1 worker {one:.3f}, 2 workers {two:.3f}")
     assert one > 0.8
-    assert abs(one - two) <= 0.02
+    assert two >= one - 0.02
